@@ -1,0 +1,49 @@
+"""The `promptvault` command line: one group per concept, errors turned into one-line messages here."""
+
+from __future__ import annotations
+
+import sys
+
+import click
+
+from promptvault.errors import MergeConflictError, PromptVaultError
+
+
+class PromptVaultGroup(click.Group):
+    """A click group that turns our named errors into a one-line message and exit code 1."""
+
+    def invoke(self, ctx: click.Context):
+        try:
+            return super().invoke(ctx)
+        except MergeConflictError as exc:
+            click.echo(f"error: {exc}", err=True)
+            from promptvault.cli.output import conflict_lines
+
+            for line in conflict_lines(exc.conflicts):
+                click.echo(line, err=True)
+            sys.exit(1)
+        except PromptVaultError as exc:
+            click.echo(f"error: {exc}", err=True)
+            sys.exit(1)
+
+
+@click.group(cls=PromptVaultGroup)
+@click.version_option(package_name="promptvault")
+def main() -> None:
+    """PromptVault: versioned prompts, multi-model runs, cost analytics and a key vault.
+
+    Works in PROMPTVAULT_DATA_DIR (default ./data) on PROMPTVAULT_DATABASE_URL (default SQLite there).
+    """
+
+
+def _register() -> None:
+    """Attach the command groups (imported here so each module stays about one concept)."""
+    from promptvault.cli import admin, prompts
+
+    main.add_command(admin.init)
+    main.add_command(admin.serve)
+    main.add_command(admin.db)
+    main.add_command(prompts.prompt)
+
+
+_register()

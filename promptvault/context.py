@@ -1,0 +1,24 @@
+"""Who is acting, where: the first argument of every service function."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from promptvault.store import Database
+
+
+@dataclass(frozen=True)
+class Actor:
+    """The user on whose behalf a service call runs."""
+
+    user_id: int
+    email: str
+
+
+@dataclass(frozen=True)
+class Context:
+    """A service call's store, actor and project."""
+
+    db: Database
+    actor: Actor
+    project_id: int

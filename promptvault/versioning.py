@@ -1,0 +1,426 @@
+"""Git-like history of a prompt: immutable versions, branches, labels, log, revert, merge and diff."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import func, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from promptvault import templates
+from promptvault.content import (
+    Content, check_ref_name, check_text, content_hash, content_kind, normalize_config, normalize_content,
+)
+from promptvault.context import Context
+from promptvault.errors import (
+    AlreadyExistsError, ConflictError, NoChangeError, NotFoundError, ValidationError,
+)
+from promptvault.library import load_prompt, update_search_text
+from promptvault.store.tables import Prompt, Ref, RefMove, User, Version, utcnow
+
+MAIN = "main"
+MAX_MESSAGE_CHARS = 10_000
+_NUMBER_REF = re.compile(r"^v?(\d+)$")
+
+
+@dataclass(frozen=True)
+class VersionInfo:
+    """One immutable version with its content."""
+
+    id: int
+    prompt: str
+    number: int
+    parent: int | None
+    merge_parent: int | None
+    content: Content
+    config: dict[str, Any]
+    variables: list[str]
+    content_hash: str
+    message: str
+    author: str
+    created_at: datetime
+
+    @property
+    def kind(self) -> str:
+        """'text' or 'chat'."""
+        return content_kind(self.content)
+
+
+@dataclass(frozen=True)
+class LogEntry:
+    """A version as `log` lists it (no content), with the refs that point at it."""
+
+    number: int
+    parent: int | None
+    merge_parent: int | None
+    message: str
+    author: str
+    created_at: datetime
+    content_hash: str
+    refs: list[str]
+
+
+@dataclass(frozen=True)
+class RefInfo:
+    """A branch or label and the version it points at."""
+
+    name: str
+    kind: str
+    version: int
+    protected: bool
+    updated_at: datetime
+
+
+@dataclass(frozen=True)
+class RefMoveInfo:
+    """One recorded move of a ref: who moved it, when, from which version to which."""
+
+    ref: str
+    kind: str
+    from_version: int | None
+    to_version: int
+    reason: str
+    actor: str
+    at: datetime
+
+
+def parse_spec(spec: str) -> tuple[str, str | None]:
+    """Split `NAME[@REF]` into the prompt name and the ref (None for the head of main)."""
+    name, sep, ref = spec.partition("@")
+    if sep and not ref:
+        raise ValidationError(f"'{spec}' has an empty ref after '@'")
+    return name, (ref if sep else None)
+
+
+def commit(
+    ctx: Context,
+    name: str,
+    content: Any,
+    config: Mapping[str, Any] | None = None,
+    message: str = "",
+    branch: str = MAIN,
+    expected_head: int | None = None,
+) -> VersionInfo:
+    """Commit a new version on a branch; refuses a copy of the head and a head that moved meanwhile."""
+    content = normalize_content(content)
+    config = normalize_config(dict(config) if isinstance(config, Mapping) else config)
+    check_text(message, "commit message", MAX_MESSAGE_CHARS)
+    variables = templates.extract_variables(content)  # a malformed template is refused here
+    return _commit(ctx, name, branch, expected_head, content, config, variables, message, merge_parent=None)
+
+
+def revert(ctx: Context, name: str, ref: str, message: str = "", branch: str = MAIN, expected_head: int | None = None) -> VersionInfo:
+    """Commit a new version on a branch equal to an older one."""
+    old = show(ctx, name, ref)
+    message = message or f"Revert to v{old.number}"
+    return commit(ctx, name, old.content, old.config, message, branch=branch, expected_head=expected_head)
+
+
+def merge(ctx: Context, name: str, source: str, into: str = MAIN, message: str = "") -> VersionInfo:
+    """Three-way merge a branch into another; overlapping edits raise MergeConflictError, losing nothing."""
+    from promptvault.merging import merge_versions
+
+    with ctx.db.read() as session:
+        prompt = load_prompt(session, ctx, name)
+        ours, theirs = _branch_head(session, prompt, into), _branch_head(session, prompt, source)
+        graph = _graph(session, prompt.id)
+        if theirs.id in _ancestors(graph, ours.id):
+            raise NoChangeError(f"'{source}' is already merged into '{into}' (v{ours.number})")
+        base_id = _merge_base(graph, ours.id, theirs.id)
+        base = session.get(Version, base_id) if base_id else None
+    merged = merge_versions(base, ours, theirs)
+    content = normalize_content(merged.content)
+    config = normalize_config(merged.config)
+    message = message or f"Merge branch '{source}' into '{into}'"
+    check_text(message, "commit message", MAX_MESSAGE_CHARS)
+    variables = templates.extract_variables(content)
+    return _commit(ctx, name, into, ours.number, content, config, variables, message, merge_parent=theirs.id)
+
+
+def show(ctx: Context, name: str, ref: str | None = None) -> VersionInfo:
+    """The version a ref names: a number (`3`, `v3`), a branch, a label, or None for the head of main."""
+    with ctx.db.read() as session:
+        prompt = load_prompt(session, ctx, name)
+        return _info(session, prompt, resolve(session, prompt, ref))
+
+
+def log(ctx: Context, name: str, ref: str = MAIN) -> list[LogEntry]:
+    """Every version reachable from a ref, newest first."""
+    with ctx.db.read() as session:
+        prompt = load_prompt(session, ctx, name)
+        start = resolve(session, prompt, ref)
+        graph = _graph(session, prompt.id)
+        reachable = _ancestors(graph, start.id)
+        rows = session.execute(
+            select(Version.id, Version.number, Version.message, Version.created_at, Version.content_hash, User.email)
+            .join(User, User.id == Version.author_id)
+            .where(Version.prompt_id == prompt.id)
+            .order_by(Version.number.desc())
+        ).all()
+        numbers = {vid: number for vid, (number, _p, _m) in graph.items()}
+        refs = _refs_by_version(session, prompt.id)
+    return [
+        LogEntry(
+            number=row.number, parent=numbers.get(graph[row.id][1]), merge_parent=numbers.get(graph[row.id][2]),
+            message=row.message, author=row.email, created_at=row.created_at, content_hash=row.content_hash,
+            refs=refs.get(row.id, []),
+        )
+        for row in rows
+        if row.id in reachable
+    ]
+
+
+def list_refs(ctx: Context, name: str) -> list[RefInfo]:
+    """The prompt's branches and labels."""
+    with ctx.db.read() as session:
+        prompt = load_prompt(session, ctx, name)
+        rows = session.execute(
+            select(Ref, Version.number).join(Version, Ref.version_id == Version.id)
+            .where(Ref.prompt_id == prompt.id).order_by(Ref.kind, Ref.name)
+        ).all()
+    return [RefInfo(r.name, r.kind, number, r.protected, r.updated_at) for r, number in rows]
+
+
+def ref_history(ctx: Context, name: str, ref: str | None = None, limit: int = 200) -> list[RefMoveInfo]:
+    """Recorded ref moves of a prompt (optionally one ref), newest first."""
+    with ctx.db.read() as session:
+        prompt = load_prompt(session, ctx, name)
+        query = select(RefMove).where(RefMove.prompt_id == prompt.id)
+        if ref:
+            query = query.where(RefMove.ref_name == ref)
+        moves = list(session.scalars(query.order_by(RefMove.id.desc()).limit(limit)))
+        numbers = _numbers(session, {m.from_version_id for m in moves} | {m.to_version_id for m in moves})
+        emails = dict(session.execute(select(User.id, User.email).where(User.id.in_({m.actor_id for m in moves}))).all())
+    return [
+        RefMoveInfo(m.ref_name, m.kind, numbers.get(m.from_version_id), numbers[m.to_version_id], m.reason, emails.get(m.actor_id, ""), m.at)
+        for m in moves
+    ]
+
+
+def create_branch(ctx: Context, name: str, branch: str, from_ref: str | None = None) -> RefInfo:
+    """Start a branch at a version (default: the head of main)."""
+    check_ref_name(branch, "branch name")
+    _refuse_number_like(branch)
+    try:
+        with ctx.db.write() as session:
+            prompt = load_prompt(session, ctx, name)
+            if _find_ref(session, prompt.id, branch) is not None:
+                raise AlreadyExistsError(f"'{name}' already has a ref named '{branch}'")
+            start = resolve(session, prompt, from_ref)
+            _add_ref(session, ctx, prompt, branch, "branch", start)
+    except IntegrityError:
+        raise AlreadyExistsError(f"'{name}' already has a ref named '{branch}'") from None
+    return _ref_info(ctx, name, branch)
+
+
+def set_label(ctx: Context, name: str, label: str, ref: str | None) -> RefInfo:
+    """Point a label (`production`, `staging`, ...) at a version, recording the move."""
+    check_ref_name(label, "label")
+    _refuse_number_like(label)
+    with ctx.db.write() as session:
+        prompt = load_prompt(session, ctx, name)
+        target = resolve(session, prompt, ref)
+        existing = _find_ref(session, prompt.id, label)
+        if existing is None:
+            _add_ref(session, ctx, prompt, label, "label", target)
+        elif existing.kind != "label":
+            raise ValidationError(f"'{label}' is a branch of '{name}'; branches move by committing")
+        elif existing.version_id == target.id:
+            raise NoChangeError(f"label '{label}' already points at v{target.number}")
+        else:
+            _record_move(session, ctx, prompt.id, existing, existing.version_id, target.id, "move")
+            existing.version_id, existing.updated_at = target.id, utcnow()
+    return _ref_info(ctx, name, label)
+
+
+def render_version(ctx: Context, name: str, ref: str | None, variables: Mapping[str, Any]) -> Content:
+    """Render a version's template with variables."""
+    return templates.render(show(ctx, name, ref).content, variables)
+
+
+def diff(ctx: Context, name: str, ref_a: str, ref_b: str):
+    """The diff between two versions of a prompt (text or each message, config key by key, variables)."""
+    from promptvault.diffing import diff_versions
+
+    return diff_versions(show(ctx, name, ref_a), show(ctx, name, ref_b))
+
+
+def resolve(session: Session, prompt: Prompt, ref: str | None) -> Version:
+    """The version row a ref names within one prompt, or NotFoundError listing what exists."""
+    if ref is None or ref == "":
+        ref = MAIN
+    number = _NUMBER_REF.match(ref)
+    if number:
+        query = select(Version).where(Version.prompt_id == prompt.id, Version.number == int(number.group(1)))
+    else:
+        query = select(Version).join(Ref, Ref.version_id == Version.id).where(Ref.prompt_id == prompt.id, Ref.name == ref)
+    version = session.scalar(query)
+    if version is None:
+        raise NotFoundError(_unknown_ref_message(session, prompt, ref))
+    return version
+
+
+def _commit(ctx, name, branch, expected_head, content, config, variables, message, merge_parent) -> VersionInfo:
+    """Insert the next version and advance the branch, holding the prompt's row lock meanwhile."""
+    try:
+        with ctx.db.write() as session:
+            prompt = load_prompt(session, ctx, name, for_update=True)
+            ref, head = _branch_ref_and_head(session, prompt, branch)
+            head_number = head.number if head else 0
+            if expected_head is not None and head_number != expected_head:
+                raise ConflictError(f"branch '{branch}' of '{name}' is now at v{head_number} (you started from v{expected_head}); reload and try again")
+            if head is not None and head.content_hash == content_hash(content, config) and merge_parent is None:
+                raise NoChangeError(f"nothing to commit: identical to the head of '{branch}' (v{head.number})")
+            version = _insert_version(session, ctx, prompt, content, config, variables, message, head, merge_parent)
+            _advance_branch(session, ctx, prompt, branch, ref, head, version, "merge" if merge_parent else "commit")
+            return _info(session, prompt, version)
+    except IntegrityError:  # the lock makes this unreachable in practice; keep the promise anyway
+        raise ConflictError(f"someone else committed to '{name}' at the same moment; reload and try again") from None
+
+
+def _insert_version(session, ctx, prompt, content, config, variables, message, head, merge_parent) -> Version:
+    """Insert the next-numbered version of a prompt."""
+    number = session.scalar(select(func.coalesce(func.max(Version.number), 0)).where(Version.prompt_id == prompt.id)) + 1
+    version = Version(
+        prompt_id=prompt.id, number=number, parent_id=head.id if head else None, merge_parent_id=merge_parent,
+        content=content, config=config, variables=variables, content_hash=content_hash(content, config),
+        message=message, author_id=ctx.actor.user_id,
+    )
+    session.add(version)
+    session.flush()
+    return version
+
+
+def _advance_branch(session, ctx, prompt, branch, ref, head, version, reason) -> None:
+    """Move a branch from `head` to `version` only if nobody moved it meanwhile."""
+    if ref is None:
+        _add_ref(session, ctx, prompt, branch, "branch", version, reason)
+    else:
+        moved = session.execute(
+            update(Ref).where(Ref.id == ref.id, Ref.version_id == head.id).values(version_id=version.id, updated_at=utcnow())
+        )
+        if moved.rowcount != 1:
+            raise ConflictError(f"branch '{branch}' of '{prompt.name}' moved while committing; reload and try again")
+        _record_move(session, ctx, prompt.id, ref, head.id, version.id, reason)
+    if branch == MAIN:
+        update_search_text(session, prompt, version.content)
+    prompt.updated_at = utcnow()
+
+
+def _branch_ref_and_head(session: Session, prompt: Prompt, branch: str) -> tuple[Ref | None, Version | None]:
+    """A branch's ref and head; `main` may not exist before the first commit."""
+    ref = _find_ref(session, prompt.id, branch)
+    if ref is None:
+        if branch == MAIN and not session.scalar(select(Version.id).where(Version.prompt_id == prompt.id).limit(1)):
+            return None, None
+        raise NotFoundError(f"'{prompt.name}' has no branch '{branch}'; create it with `promptvault prompt branch`")
+    if ref.kind != "branch":
+        raise ValidationError(f"'{branch}' is a label of '{prompt.name}', not a branch; commits go on branches")
+    return ref, session.get(Version, ref.version_id)
+
+
+def _branch_head(session: Session, prompt: Prompt, branch: str) -> Version:
+    """The head version of an existing branch."""
+    ref, head = _branch_ref_and_head(session, prompt, branch)
+    if head is None:
+        raise NotFoundError(f"'{prompt.name}' has no versions yet")
+    return head
+
+
+def _add_ref(session, ctx, prompt, name, kind, version, reason="create") -> Ref:
+    """Create a ref and record its creation."""
+    ref = Ref(prompt_id=prompt.id, name=name, kind=kind, version_id=version.id)
+    session.add(ref)
+    session.flush()
+    _record_move(session, ctx, prompt.id, ref, None, version.id, reason)
+    return ref
+
+
+def _record_move(session, ctx, prompt_id, ref, from_id, to_id, reason) -> None:
+    """Append one ref move to the history."""
+    session.add(RefMove(
+        prompt_id=prompt_id, ref_name=ref.name, kind=ref.kind, from_version_id=from_id, to_version_id=to_id,
+        reason=reason, actor_id=ctx.actor.user_id,
+    ))
+
+
+def _find_ref(session: Session, prompt_id: int, name: str) -> Ref | None:
+    """A ref by name, or None."""
+    return session.scalar(select(Ref).where(Ref.prompt_id == prompt_id, Ref.name == name))
+
+
+def _ref_info(ctx: Context, name: str, ref_name: str) -> RefInfo:
+    """One ref as RefInfo."""
+    return next(r for r in list_refs(ctx, name) if r.name == ref_name)
+
+
+def _refuse_number_like(name: str) -> None:
+    """Ref names like `v3` would shadow version numbers."""
+    if _NUMBER_REF.match(name):
+        raise ValidationError(f"'{name}' looks like a version number; pick another name")
+
+
+def _graph(session: Session, prompt_id: int) -> dict[int, tuple[int, int | None, int | None]]:
+    """{version id: (number, parent id, merge parent id)} for one prompt, in one query."""
+    rows = session.execute(
+        select(Version.id, Version.number, Version.parent_id, Version.merge_parent_id).where(Version.prompt_id == prompt_id)
+    )
+    return {vid: (number, parent, merge_parent) for vid, number, parent, merge_parent in rows}
+
+
+def _ancestors(graph: dict[int, tuple[int, int | None, int | None]], start: int) -> set[int]:
+    """A version and every version it descends from (both parents of merges)."""
+    seen, stack = set(), [start]
+    while stack:
+        vid = stack.pop()
+        if vid is None or vid in seen:
+            continue
+        seen.add(vid)
+        stack.extend(graph[vid][1:])
+    return seen
+
+
+def _merge_base(graph, a: int, b: int) -> int | None:
+    """The newest common ancestor of two versions (None when histories are unrelated)."""
+    common = _ancestors(graph, a) & _ancestors(graph, b)
+    return max(common, key=lambda vid: graph[vid][0]) if common else None
+
+
+def _numbers(session: Session, ids: set[int | None]) -> dict[int, int]:
+    """Version numbers by id."""
+    ids = {i for i in ids if i is not None}
+    return dict(session.execute(select(Version.id, Version.number).where(Version.id.in_(ids))).all()) if ids else {}
+
+
+def _refs_by_version(session: Session, prompt_id: int) -> dict[int, list[str]]:
+    """Ref names pointing at each version id."""
+    result: dict[int, list[str]] = {}
+    for version_id, ref_name in session.execute(select(Ref.version_id, Ref.name).where(Ref.prompt_id == prompt_id).order_by(Ref.name)):
+        result.setdefault(version_id, []).append(ref_name)
+    return result
+
+
+def _info(session: Session, prompt: Prompt, version: Version) -> VersionInfo:
+    """A version row as VersionInfo."""
+    numbers = _numbers(session, {version.parent_id, version.merge_parent_id})
+    return VersionInfo(
+        id=version.id, prompt=prompt.name, number=version.number, parent=numbers.get(version.parent_id),
+        merge_parent=numbers.get(version.merge_parent_id), content=version.content, config=version.config,
+        variables=list(version.variables), content_hash=version.content_hash, message=version.message,
+        author=session.get(User, version.author_id).email, created_at=version.created_at,
+    )
+
+
+def _unknown_ref_message(session: Session, prompt: Prompt, ref: str) -> str:
+    """Say which ref was not found and which exist."""
+    names = list(session.scalars(select(Ref.name).where(Ref.prompt_id == prompt.id).order_by(Ref.name)))
+    latest = session.scalar(select(func.max(Version.number)).where(Version.prompt_id == prompt.id))
+    if latest is None:
+        return f"'{prompt.name}' has no versions yet"
+    known = ", ".join(names) if names else "none"
+    return f"'{prompt.name}' has no version or ref '{ref}' (versions 1-{latest}; refs: {known})"

@@ -1,0 +1,66 @@
+"""Shared fixtures: a real workspace on SQLite (always) and PostgreSQL (when PROMPTVAULT_TEST_POSTGRES_URL is set)."""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+import pytest
+from sqlalchemy import text
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))  # app.py, pages/ and ui/ live at the repository root
+
+from promptvault.config import Settings  # noqa: E402
+from promptvault.store.tables import Base  # noqa: E402
+from promptvault.workspace import Workspace, open_workspace  # noqa: E402
+
+POSTGRES_URL = os.environ.get("PROMPTVAULT_TEST_POSTGRES_URL")
+BACKENDS = ["sqlite"] + (["postgresql"] if POSTGRES_URL else [])
+
+
+def _truncate_postgres(url: str) -> None:
+    """Empty every table of the shared PostgreSQL test database (the schema stays migrated)."""
+    from sqlalchemy import create_engine
+
+    engine = create_engine(url.replace("postgresql://", "postgresql+psycopg://", 1))
+    with engine.begin() as conn:
+        existing = {row[0] for row in conn.execute(text("select tablename from pg_tables where schemaname='public'"))}
+        names = [t.name for t in Base.metadata.sorted_tables if t.name in existing]
+        if names:
+            conn.execute(text(f"TRUNCATE {', '.join(names)} RESTART IDENTITY CASCADE"))
+    engine.dispose()
+
+
+def make_settings(tmp_path: Path, backend: str) -> Settings:
+    """Settings for a fresh workspace in a temp folder on the given backend."""
+    data_dir = tmp_path / "data"
+    if backend == "postgresql":
+        _truncate_postgres(POSTGRES_URL)
+        url = POSTGRES_URL
+    else:
+        url = f"sqlite:///{data_dir / 'promptvault.db'}"
+    return Settings(data_dir=data_dir, database_url=url, master_key=None)
+
+
+@pytest.fixture(params=BACKENDS)
+def workspace(request, tmp_path) -> Workspace:
+    """A fresh, migrated workspace on each backend."""
+    ws = open_workspace(make_settings(tmp_path, request.param))
+    yield ws
+    ws.db.dispose()
+
+
+@pytest.fixture
+def sqlite_workspace(tmp_path) -> Workspace:
+    """A fresh workspace on SQLite only (for tests about files in the data folder)."""
+    ws = open_workspace(make_settings(tmp_path, "sqlite"))
+    yield ws
+    ws.db.dispose()
+
+
+@pytest.fixture
+def ctx(workspace):
+    """The local user's context in the default project."""
+    return workspace.local_context()
