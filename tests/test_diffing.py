@@ -12,17 +12,8 @@ from types import SimpleNamespace
 import pytest
 
 from promptvault import diffing
-from promptvault.diffing import (
-    DELETE,
-    EQUAL,
-    INSERT,
-    diff_text,
-    diff_versions,
-    line_blocks,
-    render_inline_html,
-    render_side_by_side_html,
-    render_unified_text,
-)
+from promptvault.diff_render import line_blocks, render_inline_html, render_side_by_side_html, render_unified_text
+from promptvault.diffing import DELETE, EQUAL, INSERT, diff_text, diff_versions
 from promptvault.errors import ValidationError
 
 RENDERERS = [render_inline_html, render_side_by_side_html, lambda d: render_unified_text(d, color=False)]
