@@ -278,7 +278,8 @@ def _commit(ctx, name, branch, expected_head, content, config, variables, messag
                 raise NoChangeError(f"nothing to commit: identical to the head of '{branch}' (v{head.number})")
             version = _insert_version(session, ctx, prompt, content, config, variables, message, head, merge_parent)
             _advance_branch(session, ctx, prompt, branch, ref, head, version, "merge" if merge_parent else "commit")
-            return _info(session, prompt, version)
+            merge_number = _numbers(session, {merge_parent}).get(merge_parent)
+            return _info(session, prompt, version, ctx.actor.email, head.number if head else None, merge_number)
     except IntegrityError:  # the lock makes this unreachable in practice; keep the promise anyway
         raise ConflictError(f"someone else committed to '{name}' at the same moment; reload and try again") from None
 
@@ -405,14 +406,18 @@ def _refs_by_version(session: Session, prompt_id: int) -> dict[int, list[str]]:
     return result
 
 
-def _info(session: Session, prompt: Prompt, version: Version) -> VersionInfo:
-    """A version row as VersionInfo."""
-    numbers = _numbers(session, {version.parent_id, version.merge_parent_id})
+def _info(session: Session, prompt: Prompt, version: Version, *known: Any) -> VersionInfo:
+    """A version row as VersionInfo; a fresh commit passes (author, parent, merge parent) it already knows."""
+    if known:
+        author, parent, merge_parent = known
+    else:
+        numbers = _numbers(session, {version.parent_id, version.merge_parent_id})
+        parent, merge_parent = numbers.get(version.parent_id), numbers.get(version.merge_parent_id)
+        author = session.get(User, version.author_id).email
     return VersionInfo(
-        id=version.id, prompt=prompt.name, number=version.number, parent=numbers.get(version.parent_id),
-        merge_parent=numbers.get(version.merge_parent_id), content=version.content, config=version.config,
-        variables=list(version.variables), content_hash=version.content_hash, message=version.message,
-        author=session.get(User, version.author_id).email, created_at=version.created_at,
+        id=version.id, prompt=prompt.name, number=version.number, parent=parent, merge_parent=merge_parent,
+        content=version.content, config=version.config, variables=list(version.variables),
+        content_hash=version.content_hash, message=version.message, author=author, created_at=version.created_at,
     )
 
 
