@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import subprocess
 import sys
 from pathlib import Path
 
@@ -50,8 +49,9 @@ def serve(port: int, host: str) -> None:
         "--server.port", str(port), "--server.address", host, "--server.headless", "true",
         "--browser.gatherUsageStats", "false", "--global.developmentMode", "false",
     ]
-    env = {**os.environ, "STREAMLIT_BROWSER_GATHER_USAGE_STATS": "false"}
-    raise SystemExit(subprocess.call(command, env=env, cwd=APP_FILE.parent))
+    os.environ["STREAMLIT_BROWSER_GATHER_USAGE_STATS"] = "false"
+    os.chdir(APP_FILE.parent)
+    os.execv(sys.executable, command)  # become the server, so a signal to `serve` reaches Streamlit
 
 
 @click.group()

@@ -144,7 +144,7 @@ def show(click_ctx, spec, as_json) -> None:
 def diff(click_ctx, name, ref_a, ref_b, color, as_json) -> None:
     """Diff two versions of NAME: text (or each message), config key by key, variables."""
     from promptvault import versioning
-    from promptvault.diffing import render_unified_text
+    from promptvault.diff_render import render_unified_text
 
     result = versioning.diff(_ctx(click_ctx), name, ref_a, ref_b)
     if as_json:

@@ -1,0 +1,187 @@
+"""End to end: the real app (`promptvault serve`) driven in headless Chromium, with screenshots kept."""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+from urllib.parse import urlparse
+
+import pytest
+
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+                 "--disable-sync", "--no-first-run"]
+START_TIMEOUT = 60
+STOP_TIMEOUT = 15
+UI_TIMEOUT = 30_000  # ms, for each visible-text wait
+
+pytestmark = [
+    pytest.mark.e2e,
+    pytest.mark.skipif(not CHROMIUM.exists(), reason=f"end-to-end tests need the system Chromium at {CHROMIUM}"),
+]
+
+
+def free_port() -> int:
+    """A TCP port nobody listens on right now."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def serve_command(port: int) -> list[str]:
+    """`promptvault serve` from this interpreter's environment."""
+    script = Path(sys.executable).parent / "promptvault"
+    if script.exists():
+        return [str(script), "serve", "--port", str(port)]
+    return [sys.executable, "-c", "from promptvault.cli import main; main()", "serve", "--port", str(port)]
+
+
+@pytest.fixture
+def server(tmp_path):
+    """The app on a free loopback port with its data in tmp_path; yields the base URL."""
+    port = free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PROMPTVAULT_")}
+    env["PROMPTVAULT_DATA_DIR"] = str(tmp_path / "data")
+    log = open(tmp_path / "server.log", "wb")
+    process = subprocess.Popen(serve_command(port), env=env, stdout=log, stderr=subprocess.STDOUT,
+                               start_new_session=True)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        wait_healthy(base, process, tmp_path / "server.log")
+        yield base
+    finally:
+        stop(process)
+        log.close()
+
+
+def stop(process: subprocess.Popen) -> None:
+    """Stop the server's own process group: `serve` runs Streamlit as a child that outlives a lone SIGTERM."""
+    group = process.pid  # start_new_session=True made the server the leader of its own group
+    signal_group(group, signal.SIGTERM)
+    try:
+        process.wait(timeout=STOP_TIMEOUT)
+    except subprocess.TimeoutExpired:
+        pass
+    deadline = time.monotonic() + STOP_TIMEOUT
+    while signal_group(group, 0) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    signal_group(group, signal.SIGKILL)
+    process.wait()
+
+
+def signal_group(group: int, signum: int) -> bool:
+    """Send a signal to a process group; False once nobody is left in it."""
+    try:
+        os.killpg(group, signum)
+        return True
+    except ProcessLookupError:
+        return False
+
+
+def wait_healthy(base: str, process: subprocess.Popen, log: Path) -> None:
+    """Poll /_stcore/health until it answers ok; fail with the server log if the process dies or stalls."""
+    deadline = time.monotonic() + START_TIMEOUT
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            pytest.fail(f"promptvault serve exited with {process.returncode}:\n{log.read_text(errors='replace')}")
+        try:
+            with urllib.request.urlopen(f"{base}/_stcore/health", timeout=2) as response:
+                if response.status == 200:
+                    return
+        except OSError:
+            pass
+        time.sleep(0.25)
+    pytest.fail(f"promptvault serve did not answer within {START_TIMEOUT}s:\n{log.read_text(errors='replace')}")
+
+
+def test_e2e_create_commit_twice_and_diff(server, tmp_path):
+    from playwright.sync_api import expect, sync_playwright
+
+    shots = tmp_path / "screenshots"
+    shots.mkdir()
+    outside, dialogs = [], []
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        try:
+            page = browser.new_page(viewport={"width": 1400, "height": 1600})
+            page.set_default_timeout(UI_TIMEOUT)
+            page.route("**/*", lambda route: _loopback_only(route, outside))
+            page.on("dialog", lambda dialog: (dialogs.append(dialog.message), dialog.dismiss()))
+
+            page.goto(server)
+            expect(page.get_by_text("No prompts yet")).to_be_visible()
+            page.get_by_label("Name", exact=True).fill("e2e-greeting")
+            page.get_by_label("Description", exact=True).fill("Made by the browser test")
+            page.get_by_role("button", name="Create prompt").click()
+            expect(page.get_by_text("Created prompt e2e-greeting")).to_be_visible()
+            settled(page)
+            page.screenshot(path=shots / "1-library.png")
+
+            page.get_by_role("button", name="Open in editor").click()
+            expect(page.get_by_role("button", name="Commit to main")).to_be_visible()
+            settled(page)
+            commit(page, "Hello there.", "first", "Hello there.")
+            expect(page.get_by_text("Committed v1 on main.")).to_be_visible()
+            settled(page)
+            expect(page.get_by_label("Commit message")).to_have_value("")
+            commit(page, "Hello {{ name }}, welcome!\n<script>alert(1)</script>", "greet by name",
+                   "missing variable 'name'")
+            expect(page.get_by_text("Committed v2 on main.")).to_be_visible()
+            settled(page)
+            page.screenshot(path=shots / "2-editor.png")
+
+            page.get_by_role("tab", name="Diff").click()
+            diff = page.locator(".pv-diff").first
+            expect(diff).to_be_visible()
+            expect(diff.locator(".pv-diff-ins").first).to_be_visible()
+            expect(diff).to_contain_text("<script>alert(1)</script>")  # shown as text, not run
+            expect(diff).to_contain_text("Hello there.")
+            page.screenshot(path=shots / "3-diff.png")
+            page.get_by_text("Inline", exact=True).click()
+            expect(page.get_by_role("radio", name="Inline")).to_be_checked()
+            settled(page)
+            expect(page.get_by_role("tab", name="Diff")).to_have_attribute("aria-selected", "true")  # still on Diff
+            expect(page).to_have_url(re.compile(r"[?&]tab=Diff"))
+            expect(page.locator(".pv-diff").first).to_contain_text("welcome!")
+            page.screenshot(path=shots / "4-diff-inline.png")
+        finally:
+            browser.close()
+    print(f"\nscreenshots: {shots}")
+    assert not dialogs, f"page ran script from prompt content: {dialogs}"
+    assert not outside, f"the app reached beyond loopback: {outside}"
+
+
+def settled(page) -> None:
+    """Wait until the script run finished and no element from an earlier run is left on the page."""
+    page.wait_for_selector("[data-testid='stApp'][data-test-script-state='notRunning']", state="attached")
+    page.wait_for_function("() => !document.querySelector(\"[data-stale='true']\")")
+
+
+def commit(page, text: str, message: str, preview_text: str) -> None:
+    """Replace the draft text, wait for the live preview to show it, then commit with a message."""
+    from playwright.sync_api import expect
+
+    editor = page.get_by_label("Prompt text")
+    editor.fill(text)
+    editor.press("Control+Enter")  # a text area sends its value on blur or Ctrl+Enter
+    expect(page.get_by_text(preview_text).last).to_be_visible()
+    settled(page)
+    page.get_by_label("Commit message").fill(message)
+    page.get_by_role("button", name="Commit to main").click()
+
+
+def _loopback_only(route, outside: list[str]) -> None:
+    """Let requests to 127.0.0.1 through; record and refuse everything else."""
+    host = urlparse(route.request.url).hostname
+    if host in ("127.0.0.1", "localhost") or route.request.url.startswith(("data:", "blob:")):
+        route.continue_()
+    else:
+        outside.append(route.request.url)
+        route.abort()
