@@ -3,9 +3,10 @@ from typing import NamedTuple
 
 import pytest
 
-from promptvault import templates
+from promptvault import sandbox, templates
 from promptvault.errors import MissingVariableError, TemplateError, TemplateSecurityError, ValidationError
-from promptvault.templates import MAX_OUTPUT_CHARS, MAX_TEMPLATE_CHARS, extract_variables, render
+from promptvault.sandbox import MAX_OUTPUT_CHARS
+from promptvault.templates import MAX_TEMPLATE_CHARS, extract_variables, render
 
 
 class Err(NamedTuple):
@@ -218,7 +219,7 @@ def test_render_template_at_size_limit_passes():
 
 
 def test_render_deadline_refuses(monkeypatch):
-    monkeypatch.setattr(templates, "MAX_RENDER_SECONDS", -1.0)
+    monkeypatch.setattr(sandbox, "MAX_RENDER_SECONDS", -1.0)
     with pytest.raises(TemplateSecurityError, match="longer than"):
         render("{% for i in range(3) %}{{ i }}{% endfor %}", {})
 
@@ -250,9 +251,9 @@ def test_render_budget_is_per_thread():
 def test_render_compiles_each_source_once():
     source = "{{ cached_once }}"
     render(source, {"cached_once": 1})
-    hits = templates._prepare.cache_info().hits
+    hits = sandbox.compile_template.cache_info().hits
     render(source, {"cached_once": 2})
-    assert templates._prepare.cache_info().hits == hits + 1
+    assert sandbox.compile_template.cache_info().hits == hits + 1
 
 
 def test_extract_variables_sorted_unique():
