@@ -53,10 +53,20 @@ def merge_content(base: Mergeable | None, ours: Mergeable, theirs: Mergeable) ->
 def merge_versions(base: Mergeable | None, ours: Mergeable, theirs: Mergeable) -> MergeResult:
     """Three-way merge that raises MergeConflictError naming every conflicting field."""
     result = merge_content(base, ours, theirs)
-    if result.conflicts:
-        fields = ", ".join(dict.fromkeys(c.field for c in result.conflicts))
-        raise MergeConflictError(f"merge conflict in {fields}", result.conflicts)
+    raise_conflicts(result.conflicts)
     return result
+
+
+def raise_conflicts(conflicts: list[Conflict], note: str = "") -> None:
+    """Raise MergeConflictError naming every conflicting field, when there is any."""
+    if conflicts:
+        fields = ", ".join(dict.fromkeys(c.field for c in conflicts))
+        raise MergeConflictError(f"merge conflict in {fields}{note}", conflicts)
+
+
+def has_conflict_markers(text: str) -> bool:
+    """Whether text still holds git-style conflict markers."""
+    return any(line.startswith(("<<<<<<< ", ">>>>>>> ")) or line == "=======" for line in text.splitlines())
 
 
 def merge_text(base: str, ours: str, theirs: str, name: str = "text") -> tuple[str, list[Conflict]]:

@@ -14,7 +14,8 @@ from sqlalchemy.orm import Session
 
 from promptvault import templates
 from promptvault.content import (
-    Content, check_ref_name, check_text, content_hash, content_kind, normalize_config, normalize_content,
+    Content, check_ref_name, check_text, content_as_text, content_hash, content_kind, normalize_config,
+    normalize_content,
 )
 from promptvault.context import Context
 from promptvault.errors import (
@@ -49,6 +50,21 @@ class VersionInfo:
     def kind(self) -> str:
         """'text' or 'chat'."""
         return content_kind(self.content)
+
+
+@dataclass(frozen=True)
+class MergePreview:
+    """The outcome a merge would have: heads involved, the merged draft, and conflicts (markers in the draft)."""
+
+    source: str
+    into: str
+    ours: int
+    theirs: int
+    theirs_id: int
+    base: int | None
+    content: Content
+    config: dict[str, Any]
+    conflicts: list
 
 
 @dataclass(frozen=True)
@@ -121,9 +137,9 @@ def revert(ctx: Context, name: str, ref: str, message: str = "", branch: str = M
     return commit(ctx, name, old.content, old.config, message, branch=branch, expected_head=expected_head)
 
 
-def merge(ctx: Context, name: str, source: str, into: str = MAIN, message: str = "") -> VersionInfo:
-    """Three-way merge a branch into another; overlapping edits raise MergeConflictError, losing nothing."""
-    from promptvault.merging import merge_versions
+def preview_merge(ctx: Context, name: str, source: str, into: str = MAIN) -> MergePreview:
+    """What merging a branch would produce: the merged draft and any conflicts (nothing is written)."""
+    from promptvault.merging import merge_content
 
     with ctx.db.read() as session:
         prompt = load_prompt(session, ctx, name)
@@ -133,13 +149,39 @@ def merge(ctx: Context, name: str, source: str, into: str = MAIN, message: str =
             raise NoChangeError(f"'{source}' is already merged into '{into}' (v{ours.number})")
         base_id = _merge_base(graph, ours.id, theirs.id)
         base = session.get(Version, base_id) if base_id else None
-    merged = merge_versions(base, ours, theirs)
-    content = normalize_content(merged.content)
-    config = normalize_config(merged.config)
+    result = merge_content(base, ours, theirs)
+    return MergePreview(
+        source=source, into=into, ours=ours.number, theirs=theirs.number, theirs_id=theirs.id,
+        base=base.number if base else None, content=result.content, config=result.config, conflicts=result.conflicts,
+    )
+
+
+def merge(
+    ctx: Context, name: str, source: str, into: str = MAIN, message: str = "",
+    resolved_content: Any = None, resolved_config: Mapping[str, Any] | None = None,
+) -> VersionInfo:
+    """Three-way merge a branch into another. Overlapping edits raise MergeConflictError, losing nothing,
+    unless a resolution is given; the merge version records both parents."""
+    from promptvault.merging import has_conflict_markers, raise_conflicts
+
+    plan = preview_merge(ctx, name, source, into)
+    content, config = plan.content, plan.config
+    if resolved_content is None:
+        raise_conflicts(plan.conflicts)
+    else:
+        content = normalize_content(resolved_content)
+        if has_conflict_markers(content_as_text(content)):
+            raise ValidationError("the resolution still holds conflict markers (<<<<<<<, =======, >>>>>>>)")
+        if resolved_config is None:
+            raise_conflicts([c for c in plan.conflicts if c.field.startswith("config")], note="; give a resolved config")
+    if resolved_config is not None:
+        config = resolved_config
+    content = normalize_content(content)
+    config = normalize_config(dict(config) if isinstance(config, Mapping) else config)
     message = message or f"Merge branch '{source}' into '{into}'"
     check_text(message, "commit message", MAX_MESSAGE_CHARS)
     variables = templates.extract_variables(content)
-    return _commit(ctx, name, into, ours.number, content, config, variables, message, merge_parent=theirs.id)
+    return _commit(ctx, name, into, plan.ours, content, config, variables, message, merge_parent=plan.theirs_id)
 
 
 def show(ctx: Context, name: str, ref: str | None = None) -> VersionInfo:

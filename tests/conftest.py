@@ -12,7 +12,7 @@ from sqlalchemy import text
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))  # app.py, pages/ and ui/ live at the repository root
 
-from promptvault.config import Settings  # noqa: E402
+from promptvault.config import Settings, load_settings  # noqa: E402
 from promptvault.store.tables import Base  # noqa: E402
 from promptvault.workspace import Workspace, open_workspace  # noqa: E402
 
@@ -57,6 +57,21 @@ def sqlite_workspace(tmp_path) -> Workspace:
     """A fresh workspace on SQLite only (for tests about files in the data folder)."""
     ws = open_workspace(make_settings(tmp_path, "sqlite"))
     yield ws
+    ws.db.dispose()
+
+
+@pytest.fixture
+def app_ctx(tmp_path, monkeypatch):
+    """The page's workspace (PROMPTVAULT_DATA_DIR in tmp_path) and the local user's context to seed it with."""
+    monkeypatch.setenv("PROMPTVAULT_DATA_DIR", str(tmp_path / "data"))
+    monkeypatch.delenv("PROMPTVAULT_DATABASE_URL", raising=False)
+    monkeypatch.delenv("PROMPTVAULT_MASTER_KEY", raising=False)
+    import streamlit as st
+
+    st.cache_resource.clear()  # no workspace of an earlier test survives
+    ws = open_workspace(load_settings())
+    yield ws.local_context()
+    st.cache_resource.clear()
     ws.db.dispose()
 
 

@@ -96,6 +96,20 @@ def test_prompt_merge_conflict_exits_nonzero_and_shows_both_sides(cli):
     assert "bonjour" in err and "hallo" in err
 
 
+def test_prompt_merge_draft_then_resolution_commits_the_merge(cli, tmp_path):
+    cli("prompt", "create", "p")
+    cli("prompt", "commit", "p", "--text", "say hi\n")
+    cli("prompt", "branch", "p", "exp")
+    cli("prompt", "commit", "p", "--text", "say bonjour\n", "--branch", "exp")
+    cli("prompt", "commit", "p", "--text", "say hallo\n")
+    code, out, _ = cli("prompt", "merge", "p", "exp", "--draft")
+    assert code == 0 and "<<<<<<<" in out and "bonjour" in out and "hallo" in out
+    (tmp_path / "resolved.txt").write_text("say bonjour and hallo\n")
+    code, out, _ = cli("prompt", "merge", "p", "exp", "--resolved", "resolved.txt", "--json")
+    merged = json.loads(out)
+    assert code == 0 and (merged["parent"], merged["merge_parent"]) == (3, 2)
+
+
 @pytest.mark.parametrize(
     "args, message",
     [

@@ -5,30 +5,14 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-import streamlit as st
 from streamlit.testing.v1 import AppTest
 
 from promptvault import library, versioning
-from promptvault.config import load_settings
-from promptvault.workspace import open_workspace
 
 ROOT = Path(__file__).resolve().parent.parent
 PAGE = str(ROOT / "pages" / "editor.py")
 APP = str(ROOT / "app.py")  # the shell, where st.page_link and st.switch_page know every page
 RUN_TIMEOUT = 30
-
-
-@pytest.fixture
-def app_ctx(tmp_path, monkeypatch):
-    """The page's workspace (PROMPTVAULT_DATA_DIR in tmp_path) and the local user's context to seed it with."""
-    monkeypatch.setenv("PROMPTVAULT_DATA_DIR", str(tmp_path / "data"))
-    monkeypatch.delenv("PROMPTVAULT_DATABASE_URL", raising=False)
-    monkeypatch.delenv("PROMPTVAULT_MASTER_KEY", raising=False)
-    st.cache_resource.clear()  # no workspace of an earlier test survives
-    ws = open_workspace(load_settings())
-    yield ws.local_context()
-    st.cache_resource.clear()
-    ws.db.dispose()
 
 
 @pytest.fixture
@@ -206,20 +190,43 @@ def test_editor_branch_commit_and_merge_through_the_ui(app_ctx):
     assert (merged.parent, merged.merge_parent) == (3, 2)
 
 
-def test_editor_merge_conflict_shows_every_side(app_ctx):
+@pytest.fixture
+def letter(app_ctx):
+    """A prompt 'letter' whose 'experiment' branch edits the same line as main: merging it conflicts."""
     library.create_prompt(app_ctx, "letter")
     versioning.commit(app_ctx, "letter", "Dear {{ name }}", None, "first")
     versioning.create_branch(app_ctx, "letter", "experiment")
     versioning.commit(app_ctx, "letter", "Hello {{ name }}", None, "theirs", branch="experiment")
     versioning.commit(app_ctx, "letter", "Hi <b>{{ name }}</b>", None, "ours")
-    at = open_tab(open_editor("letter"), "Branches & labels")
+    return "letter"
+
+
+def merge_experiment(prompt: str) -> AppTest:
+    """Open the Branches tab and merge 'experiment' into main."""
+    at = open_tab(open_editor(prompt), "Branches & labels")
     at.selectbox(key="editor.refs.merge.source").select("experiment")
-    checked(at.button(key="editor.refs.merge.submit").click().run())
+    return checked(at.button(key="editor.refs.merge.submit").click().run())
+
+
+def test_editor_merge_conflict_shows_every_side(app_ctx, letter):
+    at = merge_experiment(letter)
     assert any("merge conflict in text" in e for e in errors(at))
     shown = [c.value for c in at.code]
     assert any("Dear {{ name }}" in c for c in shown) and any("Hello {{ name }}" in c for c in shown)
     assert any("Hi <b>{{ name }}</b>" in c for c in shown)  # as text in a code block, never as HTML
     assert versioning.show(app_ctx, "letter").number == 3  # nothing committed
+
+
+def test_editor_merge_conflict_can_be_resolved_in_the_draft(app_ctx, letter):
+    at = merge_experiment(letter)
+    draft = at.text_area(key="editor.refs.merge.resolve.content")
+    assert "<<<<<<<" in draft.value and "Hello" in draft.value and "Hi" in draft.value
+    checked(at.button(key="FormSubmitter:editor.refs.merge.resolve.form-Commit resolution").click().run())
+    assert any("conflict markers" in e for e in errors(at))  # markers left in: refused
+    at.text_area(key="editor.refs.merge.resolve.content").set_value("Hello and hi {{ name }}")
+    checked(at.button(key="FormSubmitter:editor.refs.merge.resolve.form-Commit resolution").click().run())
+    merged = versioning.show(app_ctx, "letter")
+    assert (merged.number, merged.content, merged.merge_parent) == (4, "Hello and hi {{ name }}", 2)
 
 
 def test_editor_revert_commits_an_older_version(app_ctx, greet):

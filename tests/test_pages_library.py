@@ -4,31 +4,14 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import pytest
-import streamlit as st
 from streamlit.testing.v1 import AppTest
 
 from promptvault import library, versioning
-from promptvault.config import load_settings
-from promptvault.workspace import open_workspace
 
 ROOT = Path(__file__).resolve().parent.parent
 PAGE = str(ROOT / "pages" / "library.py")
 APP = str(ROOT / "app.py")
 RUN_TIMEOUT = 30
-
-
-@pytest.fixture
-def app_ctx(tmp_path, monkeypatch):
-    """The page's workspace (PROMPTVAULT_DATA_DIR in tmp_path) and the local user's context to seed it with."""
-    monkeypatch.setenv("PROMPTVAULT_DATA_DIR", str(tmp_path / "data"))
-    monkeypatch.delenv("PROMPTVAULT_DATABASE_URL", raising=False)
-    monkeypatch.delenv("PROMPTVAULT_MASTER_KEY", raising=False)
-    st.cache_resource.clear()  # no workspace of an earlier test survives
-    ws = open_workspace(load_settings())
-    yield ws.local_context()
-    st.cache_resource.clear()
-    ws.db.dispose()
 
 
 def run_page() -> AppTest:

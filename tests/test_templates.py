@@ -3,7 +3,7 @@ from typing import NamedTuple
 
 import pytest
 
-from promptvault import sandbox, templates
+from promptvault import sandbox
 from promptvault.errors import MissingVariableError, TemplateError, TemplateSecurityError, ValidationError
 from promptvault.sandbox import MAX_OUTPUT_CHARS
 from promptvault.templates import MAX_TEMPLATE_CHARS, extract_variables, render

@@ -156,6 +156,40 @@ def test_merge_conflict_keeps_both_sides_and_changes_nothing(ctx, prompt):
     assert version_count(ctx) == before
 
 
+def test_preview_merge_shows_the_draft_with_markers_and_writes_nothing(ctx, prompt):
+    versioning.create_branch(ctx, prompt, "exp")
+    versioning.commit(ctx, prompt, "Summarize {{ text }} in French.", branch="exp")
+    versioning.commit(ctx, prompt, "Summarize {{ text }} in German.")
+    plan = versioning.preview_merge(ctx, prompt, "exp")
+    assert (plan.ours, plan.theirs, plan.base) == (3, 2, 1)
+    assert "<<<<<<<" in plan.content and "French" in plan.content and "German" in plan.content
+    assert [c.field for c in plan.conflicts] == ["text"]
+    assert version_count(ctx) == 3
+
+
+def test_merge_with_a_resolution_commits_it_with_both_parents(ctx, prompt):
+    versioning.create_branch(ctx, prompt, "exp")
+    versioning.commit(ctx, prompt, "Summarize {{ text }} in French.", {"model": "a"}, branch="exp")
+    versioning.commit(ctx, prompt, "Summarize {{ text }} in German.", {"model": "b"})
+    with pytest.raises(MergeConflictError, match="config.model; give a resolved config"):
+        versioning.merge(ctx, prompt, "exp", resolved_content="Summarize {{ text }} in French and German.")
+    merged = versioning.merge(
+        ctx, prompt, "exp", resolved_content="Summarize {{ text }} in French and German.", resolved_config={"model": "b"}
+    )
+    assert (merged.number, merged.parent, merged.merge_parent) == (4, 3, 2)
+    assert merged.content == "Summarize {{ text }} in French and German." and merged.config == {"model": "b"}
+
+
+def test_merge_resolution_with_leftover_markers_is_refused(ctx, prompt):
+    versioning.create_branch(ctx, prompt, "exp")
+    versioning.commit(ctx, prompt, "Summarize {{ text }} in French.", branch="exp")
+    versioning.commit(ctx, prompt, "Summarize {{ text }} in German.")
+    draft = versioning.preview_merge(ctx, prompt, "exp").content
+    with pytest.raises(ValidationError, match="conflict markers"):
+        versioning.merge(ctx, prompt, "exp", resolved_content=draft)
+    assert version_count(ctx) == 3
+
+
 def test_label_moves_are_recorded_with_actor_and_versions(ctx, prompt):
     versioning.commit(ctx, prompt, "v2 {{ text }}")
     versioning.set_label(ctx, prompt, "production", "1")

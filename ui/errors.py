@@ -36,7 +36,7 @@ def showing_errors() -> Iterator[Outcome]:
         st.error(plain(exc), icon=":material/error:")
         if isinstance(exc, MergeConflictError):
             show_conflicts(exc.conflicts)
-            st.caption("Nothing was committed. Change either branch so the edits no longer overlap, then merge again.")
+            st.caption("Nothing was committed. Resolve the conflicts in the merged draft below, or change either branch and merge again.")
 
 
 def show_conflicts(conflicts: list) -> None:

@@ -172,13 +172,29 @@ def branch(click_ctx, name, branch, from_ref, as_json) -> None:
 @click.argument("branch")
 @click.option("--into", default="main", show_default=True, help="Branch to merge into.")
 @click.option("--message", "-m", default="", help="Commit message for the merge version.")
+@click.option("--draft", is_flag=True, help="Print the merged draft (with conflict markers) and commit nothing.")
+@click.option("--resolved", "resolved_path", type=click.Path(path_type=Path), help="Commit this file as the resolved merge (same formats as commit --file).")
+@click.option("--resolved-config", "resolved_config_path", type=click.Path(path_type=Path), help="JSON or YAML file with the resolved config.")
 @json_option
 @click.pass_context
-def merge(click_ctx, name, branch, into, message, as_json) -> None:
-    """Three-way merge BRANCH of NAME into another branch; stops and shows conflicts."""
+def merge(click_ctx, name, branch, into, message, draft, resolved_path, resolved_config_path, as_json) -> None:
+    """Three-way merge BRANCH of NAME into another branch; stops and shows conflicts, or commits a resolution."""
     from promptvault import versioning
+    from promptvault.cli.output import conflict_lines
+    from promptvault.content import content_as_text, load_config_file, load_content_file
 
-    version = versioning.merge(_ctx(click_ctx), name, branch, into=into, message=message)
+    ctx = _ctx(click_ctx)
+    if draft:
+        plan = versioning.preview_merge(ctx, name, branch, into)
+        if as_json:
+            return echo_json(plan)
+        click.echo(content_as_text(plan.content))
+        for line in conflict_lines(plan.conflicts):
+            click.echo(line, err=True)
+        return
+    resolved = load_content_file(resolved_path) if resolved_path else None
+    resolved_config = load_config_file(resolved_config_path) if resolved_config_path else None
+    version = versioning.merge(ctx, name, branch, into=into, message=message, resolved_content=resolved, resolved_config=resolved_config)
     echo_json(version) if as_json else click.echo(f"merged '{branch}' into '{into}' as v{version.number}")
 
 

@@ -6,9 +6,10 @@ import streamlit as st
 
 from promptvault import versioning
 from promptvault.context import Context
+from promptvault.errors import MergeConflictError
 from promptvault.versioning import RefInfo
 from ui import plain, session
-from ui.components import version_picker
+from ui.components import merge_resolver, version_picker
 from ui.errors import showing_errors
 
 
@@ -52,6 +53,9 @@ def merge(ctx: Context, name: str, branches: list[str], key: str) -> None:
             merged = versioning.merge(ctx, name, source, into, message)
         if outcome.ok:
             _done(f"Merged {source} into {into} as v{merged.number}.")
+        elif isinstance(outcome.error, MergeConflictError):
+            merge_resolver.start(f"{key}.resolve", source, into)
+    merge_resolver.show(ctx, name, key=f"{key}.resolve")
 
 
 def set_label(ctx: Context, name: str, refs: list[RefInfo], options: dict[str, str], key: str) -> None:
