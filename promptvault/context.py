@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from promptvault.crypto import MasterKeyring
 from promptvault.store import Database
 
 
@@ -17,8 +18,9 @@ class Actor:
 
 @dataclass(frozen=True)
 class Context:
-    """A service call's store, actor and project."""
+    """A service call's store, actor, project, and the master keyring the vault and audit log need."""
 
     db: Database
     actor: Actor
     project_id: int
+    keyring: MasterKeyring

@@ -51,3 +51,19 @@ class TemplateSecurityError(TemplateError):
 
 class ConfigurationError(PromptVaultError):
     """The installation is misconfigured (data folder, database URL, master key)."""
+
+
+class DecryptionError(PromptVaultError):
+    """A ciphertext could not be opened: wrong or retired key, tampering, or a row it does not belong to."""
+
+
+class AuthenticationError(PromptVaultError):
+    """A login failed (the message never says whether the account exists)."""
+
+
+class PermissionDeniedError(PromptVaultError):
+    """The acting user's role does not allow this action."""
+
+
+class AuditError(PromptVaultError):
+    """The audit log could not be written or does not verify."""

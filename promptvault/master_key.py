@@ -9,6 +9,7 @@ import secrets
 from pathlib import Path
 
 from promptvault.config import Settings
+from promptvault.crypto import MasterKeyring
 from promptvault.errors import ConfigurationError
 
 KEY_BYTES = 32
@@ -44,6 +45,43 @@ def parse_master_keys(text: str) -> dict[int, bytes]:
     if not keys:
         raise ConfigurationError("the master key is empty")
     return keys
+
+
+def load_keyring(settings: Settings) -> MasterKeyring:
+    """The master keyring: PROMPTVAULT_MASTER_KEY first, then the key file; a missing or bad key stops us."""
+    return MasterKeyring(load_master_keys(settings))
+
+
+def add_key_version(path: Path) -> int:
+    """Append a fresh master key as the next version of the key file (atomically, mode 0600); its version."""
+    keys = parse_master_keys(path.read_text(encoding="ascii"))
+    version = max(keys) + 1
+    lines = [f"v{v}:{base64.urlsafe_b64encode(k).decode('ascii')}" for v, k in sorted(keys.items())]
+    lines.append(f"v{version}:{base64.urlsafe_b64encode(secrets.token_bytes(KEY_BYTES)).decode('ascii')}")
+    _write_private(path, "\n".join(lines) + "\n")
+    return version
+
+
+def remove_key_version(path: Path, version: int) -> None:
+    """Drop one retired version from the key file (atomically, mode 0600)."""
+    keys = parse_master_keys(path.read_text(encoding="ascii"))
+    keys.pop(version, None)
+    if not keys:
+        raise ConfigurationError("cannot remove the last master key")
+    lines = [f"v{v}:{base64.urlsafe_b64encode(k).decode('ascii')}" for v, k in sorted(keys.items())]
+    _write_private(path, "\n".join(lines) + "\n")
+
+
+def _write_private(path: Path, text: str) -> None:
+    """Write a 0600 file through a temporary name and a rename, so a crash leaves the old or the new file."""
+    temporary = path.with_name(path.name + ".tmp")
+    temporary.unlink(missing_ok=True)
+    fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as handle:
+        handle.write(text)
+        handle.flush()
+        os.fsync(handle.fileno())
+    os.replace(temporary, path)
 
 
 def load_master_keys(settings: Settings) -> dict[int, bytes]:

@@ -9,7 +9,8 @@ from sqlalchemy import select
 from promptvault.config import Settings, load_settings
 from promptvault.context import Actor, Context
 from promptvault.errors import ConfigurationError
-from promptvault.master_key import create_key_file, load_master_keys
+from promptvault.crypto import MasterKeyring
+from promptvault.master_key import create_key_file, load_keyring
 from promptvault.store import Database, upgrade
 from promptvault.store.migrate import current_revision, head_revision
 from promptvault.store.tables import Membership, Project, Team, User
@@ -25,6 +26,7 @@ class Workspace:
 
     settings: Settings
     db: Database
+    keyring: MasterKeyring
 
     def local_context(self, project: str = DEFAULT_PROJECT) -> Context:
         """The context of the local default user in a project of the default team."""
@@ -35,7 +37,7 @@ class Workspace:
             )
         if user is None or project_id is None:
             raise ConfigurationError(f"project '{project}' does not exist; run `promptvault init`")
-        return Context(db=self.db, actor=Actor(user_id=user.id, email=user.email), project_id=project_id)
+        return Context(db=self.db, actor=Actor(user_id=user.id, email=user.email), project_id=project_id, keyring=self.keyring)
 
 
 def open_workspace(settings: Settings | None = None) -> Workspace:
@@ -44,12 +46,12 @@ def open_workspace(settings: Settings | None = None) -> Workspace:
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     if not settings.master_key:
         create_key_file(settings.master_key_file)
-    load_master_keys(settings)  # a malformed key stops us here, not at first use
+    keyring = load_keyring(settings)  # a malformed key stops us here, not at first use
     db = Database(settings.database_url)
     if current_revision(db.engine) != head_revision():
         upgrade(db.engine)
     _ensure_defaults(db)
-    return Workspace(settings=settings, db=db)
+    return Workspace(settings=settings, db=db, keyring=keyring)
 
 
 def _ensure_defaults(db: Database) -> None:
