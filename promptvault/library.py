@@ -9,6 +9,7 @@ from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from promptvault.authz import require_project
 from promptvault.content import check_name, check_text, normalize_tags
 from promptvault.context import Context
 from promptvault.errors import AlreadyExistsError, NotFoundError
@@ -41,6 +42,7 @@ def create_prompt(ctx: Context, name: str, description: str = "", tags: list[str
     clean_tags = normalize_tags(tags)
     try:
         with ctx.db.write() as session:
+            require_project(session, ctx, "prompt.write")
             if session.scalar(_prompt_query(ctx, name)) is not None:
                 raise AlreadyExistsError(f"a prompt named '{name}' already exists")
             prompt = Prompt(project_id=ctx.project_id, name=name, description=description, owner_id=ctx.actor.user_id)
@@ -58,6 +60,7 @@ def update_prompt(
 ) -> PromptInfo:
     """Change a prompt's description, tags or archived flag."""
     with ctx.db.write() as session:
+        require_project(session, ctx, "prompt.write")
         prompt = load_prompt(session, ctx, name)
         if description is not None:
             prompt.description = check_text(description, "description", MAX_DESCRIPTION_CHARS)
@@ -73,6 +76,7 @@ def update_prompt(
 def get_prompt_info(ctx: Context, name: str) -> PromptInfo:
     """One prompt's library entry."""
     with ctx.db.read() as session:
+        require_project(session, ctx, "prompt.read")
         prompt = load_prompt(session, ctx, name)
         return _infos(session, [prompt])[0]
 
@@ -96,6 +100,7 @@ def list_prompts(
         query = query.where(Prompt.id.in_(select(PromptTag.prompt_id).where(PromptTag.tag == tag)))
     query = query.order_by(Prompt.updated_at.desc(), Prompt.id.desc()).limit(limit)
     with ctx.db.read() as session:
+        require_project(session, ctx, "prompt.read")
         return _infos(session, list(session.scalars(query)))
 
 
@@ -105,11 +110,12 @@ def list_tags(ctx: Context) -> list[str]:
         select(PromptTag.tag).join(Prompt).where(Prompt.project_id == ctx.project_id).distinct().order_by(PromptTag.tag)
     )
     with ctx.db.read() as session:
+        require_project(session, ctx, "prompt.read")
         return list(session.scalars(query))
 
 
 def load_prompt(session: Session, ctx: Context, name: str, for_update: bool = False) -> Prompt:
-    """The prompt row by name in the context's project, or NotFoundError; `for_update` locks it (PostgreSQL)."""
+    """The prompt by name in the context's project (callers check the role first), or NotFoundError; can lock it."""
     query = _prompt_query(ctx, name)
     prompt = session.scalar(query.with_for_update() if for_update else query)
     if prompt is None:

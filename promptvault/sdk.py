@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import threading
 import time
 from dataclasses import dataclass
@@ -42,18 +43,19 @@ def get_prompt(
     project: str = "default",
     cache_ttl: float = DEFAULT_TTL_SECONDS,
 ) -> PromptVersion:
-    """A prompt by label (default `production`) or version number, cached in-process for `cache_ttl` seconds."""
+    """A prompt by label (default `production`) or version, as PROMPTVAULT_USER or else the first admin, cached `cache_ttl` s."""
     if label is not None and version is not None:
         raise ValidationError("give either label= or version=, not both")
     ref = str(version) if version is not None else (label or DEFAULT_LABEL)
     settings = load_settings()
-    key = (settings, project, name, ref)
+    user = os.environ.get("PROMPTVAULT_USER") or None
+    key = (settings, user, project, name, ref)
     now = time.monotonic()
     with _lock:
         cached = _cache.get(key)
     if cached and (version is not None or now - cached[0] < cache_ttl):  # numbered versions never change
         return cached[1]
-    fetched = _fetch(settings, project, name, ref)
+    fetched = _fetch(settings, user, project, name, ref)
     with _lock:
         _cache[key] = (now, fetched)
     return fetched
@@ -65,8 +67,8 @@ def clear_cache() -> None:
         _cache.clear()
 
 
-def _fetch(settings: Settings, project: str, name: str, ref: str) -> PromptVersion:
-    """Read one version from the store."""
+def _fetch(settings: Settings, user: str | None, project: str, name: str, ref: str) -> PromptVersion:
+    """Read one version from the store as the user (None: the first admin, or the local user before setup)."""
     from promptvault import versioning
     from promptvault.workspace import open_workspace
 
@@ -74,5 +76,6 @@ def _fetch(settings: Settings, project: str, name: str, ref: str) -> PromptVersi
         workspace = _workspaces.get(settings)
         if workspace is None:
             workspace = _workspaces[settings] = open_workspace(settings)
-    info = versioning.show(workspace.local_context(project), name, ref)
+    ctx = workspace.context_for(user, project) if user else workspace.local_context(project)
+    info = versioning.show(ctx, name, ref)
     return PromptVersion(name=name, version=info.number, content=info.content, config=info.config, variables=info.variables)

@@ -12,7 +12,8 @@ from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from promptvault import templates
+from promptvault import audit, templates
+from promptvault.authz import require, require_project
 from promptvault.content import (
     Content, check_ref_name, check_text, content_as_text, content_hash, content_kind, normalize_config,
     normalize_content,
@@ -142,6 +143,7 @@ def preview_merge(ctx: Context, name: str, source: str, into: str = MAIN) -> Mer
     from promptvault.merging import merge_content
 
     with ctx.db.read() as session:
+        require_project(session, ctx, "prompt.read")
         prompt = load_prompt(session, ctx, name)
         ours, theirs = _branch_head(session, prompt, into), _branch_head(session, prompt, source)
         graph = _graph(session, prompt.id)
@@ -164,6 +166,8 @@ def merge(
     unless a resolution is given; the merge version records both parents."""
     from promptvault.merging import has_conflict_markers, raise_conflicts
 
+    with ctx.db.read() as session:  # refuse before reporting conflicts; `_commit` checks again as it writes
+        require_project(session, ctx, "prompt.write")
     plan = preview_merge(ctx, name, source, into)
     content, config = plan.content, plan.config
     if resolved_content is None:
@@ -187,6 +191,7 @@ def merge(
 def show(ctx: Context, name: str, ref: str | None = None) -> VersionInfo:
     """The version a ref names: a number (`3`, `v3`), a branch, a label, or None for the head of main."""
     with ctx.db.read() as session:
+        require_project(session, ctx, "prompt.read")
         prompt = load_prompt(session, ctx, name)
         return _info(session, prompt, resolve(session, prompt, ref))
 
@@ -194,6 +199,7 @@ def show(ctx: Context, name: str, ref: str | None = None) -> VersionInfo:
 def log(ctx: Context, name: str, ref: str = MAIN) -> list[LogEntry]:
     """Every version reachable from a ref, newest first."""
     with ctx.db.read() as session:
+        require_project(session, ctx, "prompt.read")
         prompt = load_prompt(session, ctx, name)
         start = resolve(session, prompt, ref)
         graph = _graph(session, prompt.id)
@@ -220,6 +226,7 @@ def log(ctx: Context, name: str, ref: str = MAIN) -> list[LogEntry]:
 def list_refs(ctx: Context, name: str) -> list[RefInfo]:
     """The prompt's branches and labels."""
     with ctx.db.read() as session:
+        require_project(session, ctx, "prompt.read")
         prompt = load_prompt(session, ctx, name)
         rows = session.execute(
             select(Ref, Version.number).join(Version, Ref.version_id == Version.id)
@@ -231,6 +238,7 @@ def list_refs(ctx: Context, name: str) -> list[RefInfo]:
 def ref_history(ctx: Context, name: str, ref: str | None = None, limit: int = 200) -> list[RefMoveInfo]:
     """Recorded ref moves of a prompt (optionally one ref), newest first."""
     with ctx.db.read() as session:
+        require_project(session, ctx, "prompt.read")
         prompt = load_prompt(session, ctx, name)
         query = select(RefMove).where(RefMove.prompt_id == prompt.id)
         if ref:
@@ -250,6 +258,7 @@ def create_branch(ctx: Context, name: str, branch: str, from_ref: str | None = N
     _refuse_number_like(branch)
     try:
         with ctx.db.write() as session:
+            require_project(session, ctx, "prompt.write")
             prompt = load_prompt(session, ctx, name)
             if _find_ref(session, prompt.id, branch) is not None:
                 raise AlreadyExistsError(f"'{name}' already has a ref named '{branch}'")
@@ -261,22 +270,38 @@ def create_branch(ctx: Context, name: str, branch: str, from_ref: str | None = N
 
 
 def set_label(ctx: Context, name: str, label: str, ref: str | None) -> RefInfo:
-    """Point a label (`production`, `staging`, ...) at a version, recording the move."""
+    """Point a label (`production`, `staging`, ...) at a version; a protected label needs an admin. Audited."""
     check_ref_name(label, "label")
     _refuse_number_like(label)
     with ctx.db.write() as session:
-        prompt = load_prompt(session, ctx, name)
+        team_id = require_project(session, ctx, "prompt.write")
+        prompt = load_prompt(session, ctx, name, for_update=True)
         target = resolve(session, prompt, ref)
         existing = _find_ref(session, prompt.id, label)
         if existing is None:
             _add_ref(session, ctx, prompt, label, "label", target)
-        elif existing.kind != "label":
-            raise ValidationError(f"'{label}' is a branch of '{name}'; branches move by committing")
-        elif existing.version_id == target.id:
-            raise NoChangeError(f"label '{label}' already points at v{target.number}")
+            moved_from = None
         else:
-            _record_move(session, ctx, prompt.id, existing, existing.version_id, target.id, "move")
-            existing.version_id, existing.updated_at = target.id, utcnow()
+            moved_from = _move_label(session, ctx, team_id, prompt, existing, target)
+        _audit_label(session, ctx, team_id, "label.move", prompt, label, {
+            "from": moved_from, "to": target.number, "protected": bool(existing and existing.protected),
+        })
+    return _ref_info(ctx, name, label)
+
+
+def protect_label(ctx: Context, name: str, label: str, protected: bool = True) -> RefInfo:
+    """Protect a label (moving it then needs an admin) or lift the protection (admins). Audited."""
+    with ctx.db.write() as session:
+        team_id = require_project(session, ctx, "label.protect")
+        prompt = load_prompt(session, ctx, name, for_update=True)
+        ref = _find_ref(session, prompt.id, label)
+        if ref is None or ref.kind != "label":
+            raise NotFoundError(f"'{name}' has no label '{label}'" + (" (it is a branch)" if ref else ""))
+        if ref.protected == protected:
+            raise NoChangeError(f"label '{label}' is already {'protected' if protected else 'unprotected'}")
+        ref.protected, ref.updated_at = protected, utcnow()
+        version = _numbers(session, {ref.version_id})[ref.version_id]
+        _audit_label(session, ctx, team_id, "label.protect", prompt, label, {"protected": protected, "version": version})
     return _ref_info(ctx, name, label)
 
 
@@ -311,6 +336,7 @@ def _commit(ctx, name, branch, expected_head, content, config, variables, messag
     """Insert the next version and advance the branch, holding the prompt's row lock meanwhile."""
     try:
         with ctx.db.write() as session:
+            require_project(session, ctx, "prompt.write")
             prompt = load_prompt(session, ctx, name, for_update=True)
             ref, head = _branch_ref_and_head(session, prompt, branch)
             head_number = head.number if head else 0
@@ -390,6 +416,28 @@ def _record_move(session, ctx, prompt_id, ref, from_id, to_id, reason) -> None:
         prompt_id=prompt_id, ref_name=ref.name, kind=ref.kind, from_version_id=from_id, to_version_id=to_id,
         reason=reason, actor_id=ctx.actor.user_id,
     ))
+
+
+def _move_label(session: Session, ctx: Context, team_id: int, prompt: Prompt, ref: Ref, target: Version) -> int:
+    """Move an existing label (admins only when it is protected); the version number it left."""
+    if ref.kind != "label":
+        raise ValidationError(f"'{ref.name}' is a branch of '{prompt.name}'; branches move by committing")
+    if ref.protected:
+        require(session, ctx, team_id, "label.move_protected")
+    if ref.version_id == target.id:
+        raise NoChangeError(f"label '{ref.name}' already points at v{target.number}")
+    old = ref.version_id
+    _record_move(session, ctx, prompt.id, ref, old, target.id, "move")
+    ref.version_id, ref.updated_at = target.id, utcnow()
+    return _numbers(session, {old})[old]
+
+
+def _audit_label(session: Session, ctx: Context, team_id: int, action: str, prompt: Prompt, label: str, details: dict) -> None:
+    """Record a label event in the audit log, in the transaction that made it."""
+    audit.append(
+        session, ctx.keyring, action=action, actor=ctx.actor, team_id=team_id, target=f"{prompt.name}@{label}",
+        details={"project_id": prompt.project_id, "prompt": prompt.name, "label": label, **details},
+    )
 
 
 def _find_ref(session: Session, prompt_id: int, name: str) -> Ref | None:

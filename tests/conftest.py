@@ -81,3 +81,87 @@ def app_ctx(tmp_path, monkeypatch):
 def ctx(workspace):
     """The local user's context in the default project."""
     return workspace.local_context()
+
+
+@pytest.fixture(scope="module", params=BACKENDS)
+def module_workspace(request, tmp_path_factory) -> Workspace:
+    """One fresh workspace per backend shared by a module's tests (tables of cases that only write fresh names)."""
+    ws = open_workspace(make_settings(tmp_path_factory.mktemp("module"), request.param))
+    yield ws
+    ws.db.dispose()
+
+
+@pytest.fixture
+def person(workspace):
+    """A factory: person(email, role) adds an account with that role in team Default (None: no team); its context."""
+    from promptvault import accounts, teams
+    from promptvault.context import Context
+
+    local = workspace.local_context()
+
+    def make(email: str, role: str | None = "viewer") -> Context:
+        """Add the account, give it the role, return its context (project `default`, or none without a team)."""
+        accounts.add_user(local, email)
+        if role is None:
+            actor = accounts.actor_for_email(workspace.db, email)
+            return Context(db=workspace.db, actor=actor, project_id=0, keyring=workspace.keyring)
+        teams.add_member(local, "Default", email, role)
+        return workspace.context_for(email, team="Default")
+
+    return make
+
+
+@pytest.fixture
+def cheap_hashing(monkeypatch):
+    """Argon2id with tiny parameters, for tests about pages rather than the cost (a module opts in with pytestmark)."""
+    from argon2 import PasswordHasher, Type
+
+    from promptvault import passwords
+
+    monkeypatch.setattr(passwords, "HASHER", PasswordHasher(time_cost=1, memory_cost=8, parallelism=1, type=Type.ID))
+
+
+@pytest.fixture
+def local_admin(app_ctx):
+    """The page workspace's local user set up as the first admin, so the app shell asks for no setup; its actor."""
+    from apptest import PASSWORD
+    from promptvault import accounts
+    from promptvault.workspace import LOCAL_USER_EMAIL
+
+    return accounts.create_first_admin(app_ctx.db, app_ctx.keyring, LOCAL_USER_EMAIL, PASSWORD)
+
+
+@pytest.fixture
+def app_admin(app_ctx):
+    """The first admin (ADMIN) of the page workspace, owner of team Default; their context as the pages build it."""
+    from apptest import ADMIN, PASSWORD
+    from promptvault import accounts
+    from ui import session
+
+    accounts.create_first_admin(app_ctx.db, app_ctx.keyring, ADMIN, PASSWORD)
+    return session.workspace().context_for(ADMIN)
+
+
+@pytest.fixture
+def app_member(app_admin):
+    """A factory: app_member(email, role) adds an account (password PASSWORD) with that role in Default; its context."""
+    from apptest import PASSWORD
+    from promptvault import accounts, teams
+    from promptvault.context import Context
+    from ui import session
+
+    def make(email: str, role: str) -> Context:
+        """Add the account as app_admin, give it the role in Default, return its context."""
+        accounts.add_user(app_admin, email, PASSWORD)
+        teams.add_member(app_admin, "Default", email, role)
+        return session.workspace().context_for(email)
+
+    return make
+
+
+@pytest.fixture
+def app_editor(app_member):
+    """An editor (EDITOR) of team Default in the page workspace; their context."""
+    from apptest import EDITOR
+
+    return app_member(EDITOR, "editor")
