@@ -29,21 +29,24 @@ class PromptVaultGroup(click.Group):
 
 @click.group(cls=PromptVaultGroup)
 @click.version_option(package_name="promptvault")
-def main() -> None:
+@click.option("--as", "as_user", envvar="PROMPTVAULT_USER", metavar="EMAIL",
+              help="Act as this user and apply their role (default: the first admin).")
+@click.pass_context
+def main(click_ctx: click.Context, as_user: str | None) -> None:
     """PromptVault: versioned prompts, multi-model runs, cost analytics and a key vault.
 
     Works in PROMPTVAULT_DATA_DIR (default ./data) on PROMPTVAULT_DATABASE_URL (default SQLite there).
     """
+    click_ctx.ensure_object(dict)["as_user"] = as_user
 
 
 def _register() -> None:
     """Attach the command groups (imported here so each module stays about one concept)."""
-    from promptvault.cli import admin, prompts
+    from promptvault.cli import accounts, admin, audit, keys, prompts
 
-    main.add_command(admin.init)
-    main.add_command(admin.serve)
-    main.add_command(admin.db)
-    main.add_command(prompts.prompt)
+    for command in (admin.init, admin.serve, admin.db, prompts.prompt, accounts.users, accounts.teams,
+                    accounts.members, keys.keys, audit.audit):
+        main.add_command(command)
 
 
 _register()

@@ -7,18 +7,11 @@ from pathlib import Path
 
 import click
 
+from promptvault.cli.acting import context
 from promptvault.cli.output import echo_json, echo_table, short_time
 from promptvault.errors import ValidationError
 
 json_option = click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
-
-
-def _context(project: str):
-    """The acting context in a project (the local user until accounts land)."""
-    from promptvault.config import load_settings
-    from promptvault.workspace import open_workspace
-
-    return open_workspace(load_settings()).local_context(project)
 
 
 @click.group()
@@ -26,12 +19,12 @@ def _context(project: str):
 @click.pass_context
 def prompt(click_ctx: click.Context, project: str) -> None:
     """Create, commit, branch, merge, label, diff and render prompts."""
-    click_ctx.obj = {"project": project}
+    click_ctx.obj = {**(click_ctx.obj or {}), "project": project}
 
 
 def _ctx(click_ctx: click.Context):
-    """The service context for this invocation."""
-    return _context(click_ctx.obj["project"])
+    """The acting user's service context for this invocation."""
+    return context(project=click_ctx.obj["project"])
 
 
 @prompt.command("list")
@@ -210,6 +203,20 @@ def label(click_ctx, name, label, ref, as_json) -> None:
 
     info = versioning.set_label(_ctx(click_ctx), name, label, ref)
     echo_json(info) if as_json else click.echo(f"label '{info.name}' now points at v{info.version}")
+
+
+@prompt.command()
+@click.argument("name")
+@click.argument("label")
+@click.option("--off", is_flag=True, help="Lift the protection instead.")
+@json_option
+@click.pass_context
+def protect(click_ctx, name, label, off, as_json) -> None:
+    """Protect LABEL of NAME so that only admins move it (or lift that with --off)."""
+    from promptvault import versioning
+
+    info = versioning.protect_label(_ctx(click_ctx), name, label, protected=not off)
+    echo_json(info) if as_json else click.echo(f"label '{info.name}' is {'protected' if info.protected else 'unprotected'}")
 
 
 @prompt.command()
