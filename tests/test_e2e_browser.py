@@ -18,6 +18,9 @@ import pytest
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
                  "--disable-sync", "--no-first-run"]
+ADMIN, ADMIN_PASSWORD = "admin@example.com", "e2e admin passphrase"
+EDITOR, EDITOR_PASSWORD = "editor@example.com", "e2e editor passphrase"
+CANARY = "sk-e2e-canary-4c8d2f7a9b1e3d5f"
 START_TIMEOUT = 60
 STOP_TIMEOUT = 15
 UI_TIMEOUT = 30_000  # ms, for each visible-text wait
@@ -116,6 +119,7 @@ def test_e2e_create_commit_twice_and_diff(server, tmp_path):
             page.on("dialog", lambda dialog: (dialogs.append(dialog.message), dialog.dismiss()))
 
             page.goto(server)
+            set_up_admin(page)
             expect(page.get_by_text("No prompts yet")).to_be_visible()
             page.get_by_label("Name", exact=True).fill("e2e-greeting")
             page.get_by_label("Description", exact=True).fill("Made by the browser test")
@@ -156,6 +160,113 @@ def test_e2e_create_commit_twice_and_diff(server, tmp_path):
     print(f"\nscreenshots: {shots}")
     assert not dialogs, f"page ran script from prompt content: {dialogs}"
     assert not outside, f"the app reached beyond loopback: {outside}"
+
+
+def test_e2e_first_run_then_an_editor_is_not_offered_the_key_admin_actions(server, tmp_path):
+    from playwright.sync_api import expect, sync_playwright
+
+    shots = tmp_path / "screenshots"
+    shots.mkdir()
+    outside = []
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        try:
+            page = browser.new_page(viewport={"width": 1400, "height": 1100})
+            page.set_default_timeout(UI_TIMEOUT)
+            page.route("**/*", lambda route: _loopback_only(route, outside))
+            page.goto(server)
+            expect(page.get_by_role("heading", name="Welcome to PromptVault")).to_be_visible()
+            settled(page)
+            page.screenshot(path=shots / "1-setup.png")
+            set_up_admin(page)
+
+            nav = page.get_by_test_id("stSidebarNav")
+            nav.get_by_role("link", name="Keys").click()
+            expect(page.get_by_role("heading", name="Keys")).to_be_visible()
+            settled(page)
+            page.get_by_label("Label", exact=True).first.fill("team key")
+            page.get_by_label("API key", exact=True).first.fill(CANARY)
+            page.get_by_role("button", name="Save key").click()
+            expect(page.get_by_text("Saved the openai key …3d5f")).to_be_visible()
+            settled(page)
+            assert CANARY not in page.content()  # write-only: the page never holds the key again
+            page.screenshot(path=shots / "2-keys-admin.png")
+
+            nav.get_by_role("link", name="Team").click()
+            expect(page.get_by_role("heading", name="Team")).to_be_visible()
+            settled(page)
+            page.get_by_label("E-mail", exact=True).fill(EDITOR)
+            page.get_by_text("No account yet: create one").click()
+            page.get_by_label("First password (new account)").fill(EDITOR_PASSWORD)
+            page.get_by_role("button", name="Add member").click()
+            expect(page.get_by_text(f"{EDITOR} is now editor of Default.")).to_be_visible()
+            settled(page)
+            page.screenshot(path=shots / "3-team.png")
+
+            page.get_by_role("button", name="Log out").click()
+            log_in(page, EDITOR, "not the password")
+            expect(page.get_by_text("wrong e-mail or password")).to_be_visible()
+            expect(page.get_by_label("Password", exact=True)).to_have_value("")
+            log_in(page, EDITOR, EDITOR_PASSWORD)
+            expect(page.get_by_role("heading", name="Library")).to_be_visible()
+            settled(page)
+            expect(nav.get_by_role("link", name="Audit")).to_have_count(0)  # no Audit page for an editor
+
+            nav.get_by_role("link", name="Keys").click()
+            expect(page.get_by_role("heading", name="Keys")).to_be_visible()
+            settled(page)
+            expect(page.get_by_text("…3d5f").first).to_be_attached()  # the table draws on a canvas
+            page.get_by_text("Add a key", exact=True).click()
+            expect(page.get_by_text("Only admins and owners add keys shared with the team.")).to_be_visible()
+            expect(page.get_by_role("radio", name="Personal (only you)")).to_have_count(1)
+            expect(page.get_by_role("radio", name="Shared with the team")).to_have_count(0)  # not offered
+            expect(page.get_by_text("Replace (rotate) or delete a key")).to_have_count(0)
+            expect(page.get_by_role("button", name="Delete key")).to_have_count(0)
+            expect(page.get_by_role("button", name="Replace key")).to_have_count(0)
+            settled(page)
+            steady(page.get_by_text("Session only", exact=True))  # the "Add a key" expander has finished opening
+            page.screenshot(path=shots / "4-keys-editor.png")
+            assert CANARY not in page.content()
+        finally:
+            browser.close()
+    print(f"\nscreenshots: {shots}")
+    assert not outside, f"the app reached beyond loopback: {outside}"
+
+
+def set_up_admin(page) -> None:
+    """Create the first admin on the first-run page and wait for the app to open."""
+    from playwright.sync_api import expect
+
+    page.get_by_label("E-mail", exact=True).fill(ADMIN)
+    page.get_by_label("Display name", exact=True).fill("Ada Admin")
+    page.get_by_label("Password", exact=True).fill(ADMIN_PASSWORD)
+    page.get_by_label("Password again", exact=True).fill(ADMIN_PASSWORD)
+    page.get_by_role("button", name="Create admin account").click()
+    expect(page.get_by_role("heading", name="Library")).to_be_visible()
+    settled(page)
+
+
+def log_in(page, email: str, password: str) -> None:
+    """Fill and submit the login form."""
+    from playwright.sync_api import expect
+
+    expect(page.get_by_role("heading", name="Log in to PromptVault")).to_be_visible()
+    settled(page)
+    page.get_by_label("E-mail", exact=True).fill(email)
+    page.get_by_label("Password", exact=True).fill(password)
+    page.get_by_role("button", name="Log in").click()
+    settled(page)
+
+
+def steady(locator) -> None:
+    """Wait until an element stops moving (an opening expander pushes it down for a moment)."""
+    box = None
+    for _ in range(50):
+        now = locator.bounding_box()
+        if now is not None and now == box:
+            return
+        box = now
+        locator.page.wait_for_timeout(100)
 
 
 def settled(page) -> None:

@@ -2,47 +2,32 @@
 
 from __future__ import annotations
 
-from pathlib import Path
+import pytest
 
-from streamlit.testing.v1 import AppTest
-
+from apptest import APP, checked, open_page, texts
 from promptvault import library, versioning
 
-ROOT = Path(__file__).resolve().parent.parent
-PAGE = str(ROOT / "pages" / "library.py")
-APP = str(ROOT / "app.py")
-RUN_TIMEOUT = 30
+PAGE = "pages/library.py"
 
-
-def run_page() -> AppTest:
-    """Run the library page once and fail on any uncaught exception."""
-    at = AppTest.from_file(PAGE, default_timeout=RUN_TIMEOUT).run()
-    assert not at.exception, at.exception
-    return at
-
-
-def texts(at: AppTest) -> str:
-    """Every markdown, info, success and error text on the page."""
-    return "\n".join(e.value for e in [*at.markdown, *at.info, *at.success, *at.error, *at.caption])
+pytestmark = pytest.mark.usefixtures("cheap_hashing")
 
 
 def test_library_empty_state_explains_what_to_do(app_ctx):
-    at = run_page()
+    at = open_page(PAGE, app_ctx)
     assert "No prompts yet" in texts(at)
     assert not at.dataframe
     assert at.expander[0].proto.expanded  # the New prompt form is open
 
 
 def test_library_new_prompt_form_creates_prompt_and_first_version(app_ctx):
-    at = run_page()
+    at = open_page(PAGE, app_ctx)
     at.text_input(key="library.new.0.name").input("support-reply")
     at.text_input(key="library.new.0.description").input("Answers support email")
     at.text_input(key="library.new.0.tags").input("Support, email")
     at.text_area(key="library.new.0.text").input("Reply to {{ customer }} about {{ topic }}.")
     at.text_input(key="library.new.0.message").input("first draft")
-    at.button(key="library.new.0.submit").click().run()
-    assert not at.exception, at.exception
-    assert "Created prompt support-reply with v1 on main" in texts(at).replace("\\", "")
+    checked(at.button(key="library.new.0.submit").click().run())
+    assert "Created prompt support-reply with v1 on main" in texts(at)
     info = library.get_prompt_info(app_ctx, "support-reply")
     assert (info.description, info.tags, info.versions, info.refs) == ("Answers support email", ["email", "support"], 1, {"main": 1})
     assert versioning.show(app_ctx, "support-reply").message == "first draft"
@@ -52,7 +37,7 @@ def test_library_new_prompt_form_creates_prompt_and_first_version(app_ctx):
 
 
 def test_library_new_prompt_with_broken_template_creates_nothing(app_ctx):
-    at = run_page()
+    at = open_page(PAGE, app_ctx)
     at.text_input(key="library.new.0.name").input("broken")
     at.text_area(key="library.new.0.text").input("Hello {{ name ")
     at.button(key="library.new.0.submit").click().run()
@@ -63,7 +48,7 @@ def test_library_new_prompt_with_broken_template_creates_nothing(app_ctx):
 
 def test_library_new_prompt_duplicate_name_shows_error(app_ctx):
     library.create_prompt(app_ctx, "taken")
-    at = run_page()
+    at = open_page(PAGE, app_ctx)
     at.text_input(key="library.new.0.name").input("taken")
     at.button(key="library.new.0.submit").click().run()
     assert "already exists" in at.error[0].value
@@ -73,7 +58,7 @@ def test_library_search_and_tag_filter(app_ctx):
     library.create_prompt(app_ctx, "summarize", description="Short summaries", tags=["demo"])
     library.create_prompt(app_ctx, "translate", tags=["i18n"])
     versioning.commit(app_ctx, "translate", "Translate into {{ language }}: {{ text }}")
-    at = run_page()
+    at = open_page(PAGE, app_ctx)
     assert sorted(at.dataframe[0].value["Name"]) == ["summarize", "translate"]
     at.text_input(key="library.search").input("LANGUAGE").run()  # matches the content of the head of main
     assert list(at.dataframe[0].value["Name"]) == ["translate"]
@@ -91,7 +76,7 @@ def test_library_table_shows_refs_and_archived_toggle(app_ctx):
     versioning.commit(app_ctx, "live", "two")
     versioning.set_label(app_ctx, "live", "production", "1")
     library.update_prompt(app_ctx, "old", archived=True)
-    at = run_page()
+    at = open_page(PAGE, app_ctx)
     table = at.dataframe[0].value
     assert list(table["Name"]) == ["live"]
     assert list(table["Refs"]) == ["main→v2, production→v1"] and list(table["Versions"]) == [2]
@@ -99,14 +84,13 @@ def test_library_table_shows_refs_and_archived_toggle(app_ctx):
     assert sorted(at.dataframe[0].value["Name"]) == ["live", "old (archived)"]
 
 
-def test_library_open_in_editor_switches_page_with_query_param(app_ctx):
+def test_library_open_in_editor_switches_page_with_query_param(app_ctx, local_admin):
     library.create_prompt(app_ctx, "alpha")
     versioning.commit(app_ctx, "alpha", "Hello {{ who }}")
     library.create_prompt(app_ctx, "beta")
-    at = AppTest.from_file(APP, default_timeout=RUN_TIMEOUT).run()  # the shell, so st.switch_page has pages
+    at = open_page(APP, app_ctx)  # the shell (set up by local_admin), so st.switch_page has pages
     at.selectbox(key="library.open").select("alpha")
-    at.button(key="library.open_button").click().run()
-    assert not at.exception, at.exception
+    checked(at.button(key="library.open_button").click().run())
     assert at.title[0].value == "Editor" and at.query_params["prompt"] == "alpha"
     assert at.selectbox(key="editor.prompt").value == "alpha"
     assert at.text_area(key="editor.draft.alpha.main.text").value == "Hello {{ who }}"

@@ -97,3 +97,21 @@ def _previous(options: dict[str, str]) -> str | None:
     """The second-newest version number among the options (refs never look like `v3`)."""
     numbers = [spec for spec in options if spec[:1] == "v" and spec[1:].isdigit()]
     return numbers[1] if len(numbers) > 1 else None
+
+
+def protect_label(ctx: Context, name: str, refs: list[RefInfo], key: str) -> None:
+    """Protect a label so that only admins move it, or lift the protection (shown to admins only)."""
+    labels = [r for r in refs if r.kind == "label"]
+    if not labels:
+        return
+    with st.form(key):
+        st.markdown("**Protection**")
+        label = st.selectbox("Label", [r.name for r in labels], key=f"{key}.name")
+        protected = next(r.protected for r in labels if r.name == label)
+        st.caption("Protected labels move only by an admin; every move is in the audit log.")
+        submitted = st.form_submit_button("Lift protection" if protected else "Protect", key=f"{key}.submit")
+    if submitted:
+        with showing_errors() as outcome:
+            versioning.protect_label(ctx, name, label, protected=not protected)
+        if outcome.ok:
+            _done(f"Label {label} is now {'unprotected' if protected else 'protected'}.")

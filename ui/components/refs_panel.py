@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import streamlit as st
 
+from promptvault import authz
 from promptvault.context import Context
 from promptvault.versioning import RefInfo
-from ui import utc_text
+from ui import session, utc_text
 from ui.components import ref_forms
 
 
@@ -26,3 +27,5 @@ def show(ctx: Context, name: str, refs: list[RefInfo], options: dict[str, str], 
     with revert_col:
         ref_forms.revert(ctx, name, list(heads), heads, options, key=f"{key}.revert")
     ref_forms.merge(ctx, name, list(heads), key=f"{key}.merge")
+    if authz.can(session.team(ctx).role, "label.protect"):
+        ref_forms.protect_label(ctx, name, refs, key=f"{key}.protect")
