@@ -1,8 +1,7 @@
-"""Git-like history of a prompt: immutable versions, branches, labels, log, revert, merge and diff."""
+"""Git-like history of a prompt: immutable versions, commits, log, revert, merge and diff (refs live in refs.py)."""
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
@@ -12,22 +11,22 @@ from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from promptvault import audit, templates
-from promptvault.authz import require, require_project
+from promptvault import templates
+from promptvault.authz import require_project
 from promptvault.content import (
-    Content, check_ref_name, check_text, content_as_text, content_hash, content_kind, normalize_config,
+    Content, check_text, content_as_text, content_hash, content_kind, normalize_config,
     normalize_content,
 )
 from promptvault.context import Context
 from promptvault.errors import (
-    AlreadyExistsError, ConflictError, NoChangeError, NotFoundError, ValidationError,
+    ConflictError, NoChangeError, NotFoundError, ValidationError,
 )
+from promptvault import refs
 from promptvault.library import load_prompt, update_search_text
-from promptvault.store.tables import Prompt, Ref, RefMove, User, Version, utcnow
+from promptvault.refs import MAIN
+from promptvault.store.tables import Prompt, Ref, User, Version, utcnow
 
-MAIN = "main"
 MAX_MESSAGE_CHARS = 10_000
-_NUMBER_REF = re.compile(r"^v?(\d+)$")
 
 
 @dataclass(frozen=True)
@@ -80,30 +79,6 @@ class LogEntry:
     created_at: datetime
     content_hash: str
     refs: list[str]
-
-
-@dataclass(frozen=True)
-class RefInfo:
-    """A branch or label and the version it points at."""
-
-    name: str
-    kind: str
-    version: int
-    protected: bool
-    updated_at: datetime
-
-
-@dataclass(frozen=True)
-class RefMoveInfo:
-    """One recorded move of a ref: who moved it, when, from which version to which."""
-
-    ref: str
-    kind: str
-    from_version: int | None
-    to_version: int
-    reason: str
-    actor: str
-    at: datetime
 
 
 def parse_spec(spec: str) -> tuple[str, str | None]:
@@ -193,7 +168,7 @@ def show(ctx: Context, name: str, ref: str | None = None) -> VersionInfo:
     with ctx.db.read() as session:
         require_project(session, ctx, "prompt.read")
         prompt = load_prompt(session, ctx, name)
-        return _info(session, prompt, resolve(session, prompt, ref))
+        return _info(session, prompt, refs.resolve(session, prompt, ref))
 
 
 def log(ctx: Context, name: str, ref: str = MAIN) -> list[LogEntry]:
@@ -201,7 +176,7 @@ def log(ctx: Context, name: str, ref: str = MAIN) -> list[LogEntry]:
     with ctx.db.read() as session:
         require_project(session, ctx, "prompt.read")
         prompt = load_prompt(session, ctx, name)
-        start = resolve(session, prompt, ref)
+        start = refs.resolve(session, prompt, ref)
         graph = _graph(session, prompt.id)
         reachable = _ancestors(graph, start.id)
         rows = session.execute(
@@ -211,98 +186,16 @@ def log(ctx: Context, name: str, ref: str = MAIN) -> list[LogEntry]:
             .order_by(Version.number.desc())
         ).all()
         numbers = {vid: number for vid, (number, _p, _m) in graph.items()}
-        refs = _refs_by_version(session, prompt.id)
+        pointing = _refs_by_version(session, prompt.id)
     return [
         LogEntry(
             number=row.number, parent=numbers.get(graph[row.id][1]), merge_parent=numbers.get(graph[row.id][2]),
             message=row.message, author=row.email, created_at=row.created_at, content_hash=row.content_hash,
-            refs=refs.get(row.id, []),
+            refs=pointing.get(row.id, []),
         )
         for row in rows
         if row.id in reachable
     ]
-
-
-def list_refs(ctx: Context, name: str) -> list[RefInfo]:
-    """The prompt's branches and labels."""
-    with ctx.db.read() as session:
-        require_project(session, ctx, "prompt.read")
-        prompt = load_prompt(session, ctx, name)
-        rows = session.execute(
-            select(Ref, Version.number).join(Version, Ref.version_id == Version.id)
-            .where(Ref.prompt_id == prompt.id).order_by(Ref.kind, Ref.name)
-        ).all()
-    return [RefInfo(r.name, r.kind, number, r.protected, r.updated_at) for r, number in rows]
-
-
-def ref_history(ctx: Context, name: str, ref: str | None = None, limit: int = 200) -> list[RefMoveInfo]:
-    """Recorded ref moves of a prompt (optionally one ref), newest first."""
-    with ctx.db.read() as session:
-        require_project(session, ctx, "prompt.read")
-        prompt = load_prompt(session, ctx, name)
-        query = select(RefMove).where(RefMove.prompt_id == prompt.id)
-        if ref:
-            query = query.where(RefMove.ref_name == ref)
-        moves = list(session.scalars(query.order_by(RefMove.id.desc()).limit(limit)))
-        numbers = _numbers(session, {m.from_version_id for m in moves} | {m.to_version_id for m in moves})
-        emails = dict(session.execute(select(User.id, User.email).where(User.id.in_({m.actor_id for m in moves}))).all())
-    return [
-        RefMoveInfo(m.ref_name, m.kind, numbers.get(m.from_version_id), numbers[m.to_version_id], m.reason, emails.get(m.actor_id, ""), m.at)
-        for m in moves
-    ]
-
-
-def create_branch(ctx: Context, name: str, branch: str, from_ref: str | None = None) -> RefInfo:
-    """Start a branch at a version (default: the head of main)."""
-    check_ref_name(branch, "branch name")
-    _refuse_number_like(branch)
-    try:
-        with ctx.db.write() as session:
-            require_project(session, ctx, "prompt.write")
-            prompt = load_prompt(session, ctx, name)
-            if _find_ref(session, prompt.id, branch) is not None:
-                raise AlreadyExistsError(f"'{name}' already has a ref named '{branch}'")
-            start = resolve(session, prompt, from_ref)
-            _add_ref(session, ctx, prompt, branch, "branch", start)
-    except IntegrityError:
-        raise AlreadyExistsError(f"'{name}' already has a ref named '{branch}'") from None
-    return _ref_info(ctx, name, branch)
-
-
-def set_label(ctx: Context, name: str, label: str, ref: str | None) -> RefInfo:
-    """Point a label (`production`, `staging`, ...) at a version; a protected label needs an admin. Audited."""
-    check_ref_name(label, "label")
-    _refuse_number_like(label)
-    with ctx.db.write() as session:
-        team_id = require_project(session, ctx, "prompt.write")
-        prompt = load_prompt(session, ctx, name, for_update=True)
-        target = resolve(session, prompt, ref)
-        existing = _find_ref(session, prompt.id, label)
-        if existing is None:
-            _add_ref(session, ctx, prompt, label, "label", target)
-            moved_from = None
-        else:
-            moved_from = _move_label(session, ctx, team_id, prompt, existing, target)
-        _audit_label(session, ctx, team_id, "label.move", prompt, label, {
-            "from": moved_from, "to": target.number, "protected": bool(existing and existing.protected),
-        })
-    return _ref_info(ctx, name, label)
-
-
-def protect_label(ctx: Context, name: str, label: str, protected: bool = True) -> RefInfo:
-    """Protect a label (moving it then needs an admin) or lift the protection (admins). Audited."""
-    with ctx.db.write() as session:
-        team_id = require_project(session, ctx, "label.protect")
-        prompt = load_prompt(session, ctx, name, for_update=True)
-        ref = _find_ref(session, prompt.id, label)
-        if ref is None or ref.kind != "label":
-            raise NotFoundError(f"'{name}' has no label '{label}'" + (" (it is a branch)" if ref else ""))
-        if ref.protected == protected:
-            raise NoChangeError(f"label '{label}' is already {'protected' if protected else 'unprotected'}")
-        ref.protected, ref.updated_at = protected, utcnow()
-        version = _numbers(session, {ref.version_id})[ref.version_id]
-        _audit_label(session, ctx, team_id, "label.protect", prompt, label, {"protected": protected, "version": version})
-    return _ref_info(ctx, name, label)
 
 
 def render_version(ctx: Context, name: str, ref: str | None, variables: Mapping[str, Any]) -> Content:
@@ -315,21 +208,6 @@ def diff(ctx: Context, name: str, ref_a: str, ref_b: str):
     from promptvault.diffing import diff_versions
 
     return diff_versions(show(ctx, name, ref_a), show(ctx, name, ref_b))
-
-
-def resolve(session: Session, prompt: Prompt, ref: str | None) -> Version:
-    """The version row a ref names within one prompt, or NotFoundError listing what exists."""
-    if ref is None or ref == "":
-        ref = MAIN
-    number = _NUMBER_REF.match(ref)
-    if number:
-        query = select(Version).where(Version.prompt_id == prompt.id, Version.number == int(number.group(1)))
-    else:
-        query = select(Version).join(Ref, Ref.version_id == Version.id).where(Ref.prompt_id == prompt.id, Ref.name == ref)
-    version = session.scalar(query)
-    if version is None:
-        raise NotFoundError(_unknown_ref_message(session, prompt, ref))
-    return version
 
 
 def _commit(ctx, name, branch, expected_head, content, config, variables, message, merge_parent) -> VersionInfo:
@@ -346,7 +224,7 @@ def _commit(ctx, name, branch, expected_head, content, config, variables, messag
                 raise NoChangeError(f"nothing to commit: identical to the head of '{branch}' (v{head.number})")
             version = _insert_version(session, ctx, prompt, content, config, variables, message, head, merge_parent)
             _advance_branch(session, ctx, prompt, branch, ref, head, version, "merge" if merge_parent else "commit")
-            merge_number = _numbers(session, {merge_parent}).get(merge_parent)
+            merge_number = refs.version_numbers(session, {merge_parent}).get(merge_parent)
             return _info(session, prompt, version, ctx.actor.email, head.number if head else None, merge_number)
     except IntegrityError:  # the lock makes this unreachable in practice; keep the promise anyway
         raise ConflictError(f"someone else committed to '{name}' at the same moment; reload and try again") from None
@@ -368,14 +246,14 @@ def _insert_version(session, ctx, prompt, content, config, variables, message, h
 def _advance_branch(session, ctx, prompt, branch, ref, head, version, reason) -> None:
     """Move a branch from `head` to `version` only if nobody moved it meanwhile."""
     if ref is None:
-        _add_ref(session, ctx, prompt, branch, "branch", version, reason)
+        refs.add_ref(session, ctx, prompt, branch, "branch", version, reason)
     else:
         moved = session.execute(
             update(Ref).where(Ref.id == ref.id, Ref.version_id == head.id).values(version_id=version.id, updated_at=utcnow())
         )
         if moved.rowcount != 1:
             raise ConflictError(f"branch '{branch}' of '{prompt.name}' moved while committing; reload and try again")
-        _record_move(session, ctx, prompt.id, ref, head.id, version.id, reason)
+        refs.record_move(session, ctx, prompt.id, ref, head.id, version.id, reason)
     if branch == MAIN:
         update_search_text(session, prompt, version.content)
     prompt.updated_at = utcnow()
@@ -383,7 +261,7 @@ def _advance_branch(session, ctx, prompt, branch, ref, head, version, reason) ->
 
 def _branch_ref_and_head(session: Session, prompt: Prompt, branch: str) -> tuple[Ref | None, Version | None]:
     """A branch's ref and head; `main` may not exist before the first commit."""
-    ref = _find_ref(session, prompt.id, branch)
+    ref = refs.find_ref(session, prompt.id, branch)
     if ref is None:
         if branch == MAIN and not session.scalar(select(Version.id).where(Version.prompt_id == prompt.id).limit(1)):
             return None, None
@@ -399,61 +277,6 @@ def _branch_head(session: Session, prompt: Prompt, branch: str) -> Version:
     if head is None:
         raise NotFoundError(f"'{prompt.name}' has no versions yet")
     return head
-
-
-def _add_ref(session, ctx, prompt, name, kind, version, reason="create") -> Ref:
-    """Create a ref and record its creation."""
-    ref = Ref(prompt_id=prompt.id, name=name, kind=kind, version_id=version.id)
-    session.add(ref)
-    session.flush()
-    _record_move(session, ctx, prompt.id, ref, None, version.id, reason)
-    return ref
-
-
-def _record_move(session, ctx, prompt_id, ref, from_id, to_id, reason) -> None:
-    """Append one ref move to the history."""
-    session.add(RefMove(
-        prompt_id=prompt_id, ref_name=ref.name, kind=ref.kind, from_version_id=from_id, to_version_id=to_id,
-        reason=reason, actor_id=ctx.actor.user_id,
-    ))
-
-
-def _move_label(session: Session, ctx: Context, team_id: int, prompt: Prompt, ref: Ref, target: Version) -> int:
-    """Move an existing label (admins only when it is protected); the version number it left."""
-    if ref.kind != "label":
-        raise ValidationError(f"'{ref.name}' is a branch of '{prompt.name}'; branches move by committing")
-    if ref.protected:
-        require(session, ctx, team_id, "label.move_protected")
-    if ref.version_id == target.id:
-        raise NoChangeError(f"label '{ref.name}' already points at v{target.number}")
-    old = ref.version_id
-    _record_move(session, ctx, prompt.id, ref, old, target.id, "move")
-    ref.version_id, ref.updated_at = target.id, utcnow()
-    return _numbers(session, {old})[old]
-
-
-def _audit_label(session: Session, ctx: Context, team_id: int, action: str, prompt: Prompt, label: str, details: dict) -> None:
-    """Record a label event in the audit log, in the transaction that made it."""
-    audit.append(
-        session, ctx.keyring, action=action, actor=ctx.actor, team_id=team_id, target=f"{prompt.name}@{label}",
-        details={"project_id": prompt.project_id, "prompt": prompt.name, "label": label, **details},
-    )
-
-
-def _find_ref(session: Session, prompt_id: int, name: str) -> Ref | None:
-    """A ref by name, or None."""
-    return session.scalar(select(Ref).where(Ref.prompt_id == prompt_id, Ref.name == name))
-
-
-def _ref_info(ctx: Context, name: str, ref_name: str) -> RefInfo:
-    """One ref as RefInfo."""
-    return next(r for r in list_refs(ctx, name) if r.name == ref_name)
-
-
-def _refuse_number_like(name: str) -> None:
-    """Ref names like `v3` would shadow version numbers."""
-    if _NUMBER_REF.match(name):
-        raise ValidationError(f"'{name}' looks like a version number; pick another name")
 
 
 def _graph(session: Session, prompt_id: int) -> dict[int, tuple[int, int | None, int | None]]:
@@ -482,12 +305,6 @@ def _merge_base(graph, a: int, b: int) -> int | None:
     return max(common, key=lambda vid: graph[vid][0]) if common else None
 
 
-def _numbers(session: Session, ids: set[int | None]) -> dict[int, int]:
-    """Version numbers by id."""
-    ids = {i for i in ids if i is not None}
-    return dict(session.execute(select(Version.id, Version.number).where(Version.id.in_(ids))).all()) if ids else {}
-
-
 def _refs_by_version(session: Session, prompt_id: int) -> dict[int, list[str]]:
     """Ref names pointing at each version id."""
     result: dict[int, list[str]] = {}
@@ -501,7 +318,7 @@ def _info(session: Session, prompt: Prompt, version: Version, *known: Any) -> Ve
     if known:
         author, parent, merge_parent = known
     else:
-        numbers = _numbers(session, {version.parent_id, version.merge_parent_id})
+        numbers = refs.version_numbers(session, {version.parent_id, version.merge_parent_id})
         parent, merge_parent = numbers.get(version.parent_id), numbers.get(version.merge_parent_id)
         author = session.get(User, version.author_id).email
     return VersionInfo(
@@ -511,11 +328,3 @@ def _info(session: Session, prompt: Prompt, version: Version, *known: Any) -> Ve
     )
 
 
-def _unknown_ref_message(session: Session, prompt: Prompt, ref: str) -> str:
-    """Say which ref was not found and which exist."""
-    names = list(session.scalars(select(Ref.name).where(Ref.prompt_id == prompt.id).order_by(Ref.name)))
-    latest = session.scalar(select(func.max(Version.number)).where(Version.prompt_id == prompt.id))
-    if latest is None:
-        return f"'{prompt.name}' has no versions yet"
-    known = ", ".join(names) if names else "none"
-    return f"'{prompt.name}' has no version or ref '{ref}' (versions 1-{latest}; refs: {known})"

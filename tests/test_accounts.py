@@ -10,7 +10,7 @@ import pytest
 from argon2 import PasswordHasher, Type
 from sqlalchemy import select, update
 
-from promptvault import accounts, library, passwords, sdk, teams, versioning
+from promptvault import accounts, library, passwords, refs, sdk, teams, versioning
 from promptvault.errors import (
     AlreadyExistsError, AuthenticationError, NotFoundError, PermissionDeniedError, ValidationError,
 )
@@ -250,7 +250,7 @@ def test_sdk_acts_as_promptvault_user_or_the_first_admin(sqlite_workspace, monke
     admin_ctx = ws.local_context()
     library.create_prompt(admin_ctx, "greet")
     versioning.commit(admin_ctx, "greet", "Hello {{ name }}")
-    versioning.set_label(admin_ctx, "greet", "production", "1")
+    refs.set_label(admin_ctx, "greet", "production", "1")
     accounts.add_user(admin_ctx, "stranger@example.com")
     teams.create_team(_user_level(ws, "stranger@example.com"), "Elsewhere")  # a "default" project of its own
     sdk.clear_cache()

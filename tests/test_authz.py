@@ -10,7 +10,7 @@ from dataclasses import dataclass
 import pytest
 from sqlalchemy import select
 
-from promptvault import accounts, audit, authz, library, teams, versioning
+from promptvault import accounts, audit, authz, library, refs, teams, versioning
 from promptvault.authz import ACTIONS, Role
 from promptvault.context import Context
 from promptvault.errors import NotFoundError, PermissionDeniedError
@@ -54,12 +54,12 @@ def world(module_workspace) -> World:
     library.create_prompt(owner, "greet", tags=["demo"])
     versioning.commit(owner, "greet", THREE_LINES)
     versioning.commit(owner, "greet", THREE_LINES.replace("Hello", "Hi"))
-    versioning.create_branch(owner, "greet", "feature", "1")
+    refs.create_branch(owner, "greet", "feature", "1")
     versioning.commit(owner, "greet", THREE_LINES.replace("line 3", "line three"), branch="feature")
-    versioning.set_label(owner, "greet", "production", "1")
+    refs.set_label(owner, "greet", "production", "1")
     library.create_prompt(other, "secret-plan")
     versioning.commit(other, "secret-plan", "Top secret {{ x }}")
-    versioning.set_label(other, "secret-plan", "production", "1")
+    refs.set_label(other, "secret-plan", "production", "1")
     return World(ws, owner, teams.team_id_by_name(owner, "Acme"), contexts, other)
 
 
@@ -71,16 +71,16 @@ def fresh(prefix: str = "x") -> str:
 def fresh_label(w: World, protected: bool = False) -> str:
     """A label on v1 of `greet`, set up by the owner."""
     label = fresh("label")
-    versioning.set_label(w.owner, "greet", label, "1")
+    refs.set_label(w.owner, "greet", label, "1")
     if protected:
-        versioning.protect_label(w.owner, "greet", label)
+        refs.protect_label(w.owner, "greet", label)
     return label
 
 
 def fresh_branch(w: World) -> str:
     """A branch off main with one new commit, ready to merge."""
     branch = fresh("branch")
-    versioning.create_branch(w.owner, "greet", branch)
+    refs.create_branch(w.owner, "greet", branch)
     versioning.commit(w.owner, "greet", fresh("text"), branch=branch)
     return branch
 
@@ -114,22 +114,22 @@ CASES: list[tuple[str, str, Callable[[World, Context], object]]] = [
     ("list_tags", "prompt.read", lambda w, c: library.list_tags(c)),
     ("show", "prompt.read", lambda w, c: versioning.show(c, "greet", "production")),
     ("log", "prompt.read", lambda w, c: versioning.log(c, "greet")),
-    ("list_refs", "prompt.read", lambda w, c: versioning.list_refs(c, "greet")),
-    ("ref_history", "prompt.read", lambda w, c: versioning.ref_history(c, "greet")),
+    ("list_refs", "prompt.read", lambda w, c: refs.list_refs(c, "greet")),
+    ("ref_history", "prompt.read", lambda w, c: refs.ref_history(c, "greet")),
     ("diff", "prompt.read", lambda w, c: versioning.diff(c, "greet", "1", "2")),
     ("render", "prompt.read", lambda w, c: versioning.render_version(c, "greet", "1", {"name": "Ann"})),
     ("preview_merge", "prompt.read", lambda w, c: versioning.preview_merge(c, "greet", "feature")),
     ("create_prompt", "prompt.write", lambda w, c: library.create_prompt(c, fresh("prompt"))),
     ("update_prompt", "prompt.write", lambda w, c: library.update_prompt(c, "greet", description=fresh())),
     ("commit", "prompt.write", lambda w, c: versioning.commit(c, "greet", fresh("text"))),
-    ("create_branch", "prompt.write", lambda w, c: versioning.create_branch(c, "greet", fresh("branch"))),
+    ("create_branch", "prompt.write", lambda w, c: refs.create_branch(c, "greet", fresh("branch"))),
     ("merge", "prompt.write", lambda w, c: versioning.merge(c, "greet", fresh_branch(w))),
     ("revert", "prompt.write", lambda w, c: (head_moved_by_owner(w), versioning.revert(c, "greet", "1"))),
-    ("create_label", "prompt.write", lambda w, c: versioning.set_label(c, "greet", fresh("label"), "2")),
-    ("move_label", "prompt.write", lambda w, c: versioning.set_label(c, "greet", fresh_label(w), "2")),
+    ("create_label", "prompt.write", lambda w, c: refs.set_label(c, "greet", fresh("label"), "2")),
+    ("move_label", "prompt.write", lambda w, c: refs.set_label(c, "greet", fresh_label(w), "2")),
     ("move_protected_label", "label.move_protected",
-     lambda w, c: versioning.set_label(c, "greet", fresh_label(w, protected=True), "2")),
-    ("protect_label", "label.protect", lambda w, c: versioning.protect_label(c, "greet", fresh_label(w))),
+     lambda w, c: refs.set_label(c, "greet", fresh_label(w, protected=True), "2")),
+    ("protect_label", "label.protect", lambda w, c: refs.protect_label(c, "greet", fresh_label(w))),
     ("list_members", "team.read", lambda w, c: teams.list_members(c, "Acme")),
     ("list_projects", "team.read", lambda w, c: teams.list_projects(c, "Acme")),
     ("add_member", "member.manage", lambda w, c: teams.add_member(c, "Acme", fresh_account(w), "editor")),
@@ -186,8 +186,8 @@ READS = {
     "get_prompt_info": lambda c, name: library.get_prompt_info(c, name),
     "show": lambda c, name: versioning.show(c, name, "production"),
     "log": lambda c, name: versioning.log(c, name),
-    "list_refs": lambda c, name: versioning.list_refs(c, name),
-    "ref_history": lambda c, name: versioning.ref_history(c, name),
+    "list_refs": lambda c, name: refs.list_refs(c, name),
+    "ref_history": lambda c, name: refs.ref_history(c, name),
     "diff": lambda c, name: versioning.diff(c, name, "1", "production"),
     "render": lambda c, name: versioning.render_version(c, name, "1", {"x": "y"}),
 }
@@ -238,9 +238,9 @@ def label_events(w: World, label: str) -> list[tuple[str, dict]]:
 
 def test_label_moves_and_protection_are_audited(world):
     label = fresh_label(world, protected=True)
-    versioning.set_label(world.contexts["admin"], "greet", label, "2")
-    versioning.protect_label(world.contexts["admin"], "greet", label, protected=False)
-    versioning.set_label(world.contexts["editor"], "greet", label, "1")
+    refs.set_label(world.contexts["admin"], "greet", label, "2")
+    refs.protect_label(world.contexts["admin"], "greet", label, protected=False)
+    refs.set_label(world.contexts["editor"], "greet", label, "1")
     base = {"prompt": "greet", "label": label}
     assert label_events(world, label) == [
         ("label.move", {**base, "from": None, "to": 1, "protected": False}),
@@ -255,11 +255,11 @@ def test_a_refused_protected_move_changes_and_records_nothing(world):
     label = fresh_label(world, protected=True)
     before = label_events(world, label)
     with pytest.raises(PermissionDeniedError, match="label.move_protected needs the admin role"):
-        versioning.set_label(world.contexts["editor"], "greet", label, "2")
+        refs.set_label(world.contexts["editor"], "greet", label, "2")
     assert label_events(world, label) == before
-    assert {r.name: (r.version, r.protected) for r in versioning.list_refs(world.owner, "greet")}[label] == (1, True)
+    assert {r.name: (r.version, r.protected) for r in refs.list_refs(world.owner, "greet")}[label] == (1, True)
     with pytest.raises(NotFoundError, match="has no label 'main' \\(it is a branch\\)"):
-        versioning.protect_label(world.owner, "greet", "main")
+        refs.protect_label(world.owner, "greet", "main")
 
 
 def test_context_for_refuses_names_no_store_would_take(world):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from promptvault import library, versioning
+from promptvault import library, refs, versioning
 from promptvault.errors import AlreadyExistsError, NotFoundError, ValidationError
 
 
@@ -63,7 +63,7 @@ def test_list_prompts_shows_versions_and_refs(ctx):
     library.create_prompt(ctx, "p")
     versioning.commit(ctx, "p", "one")
     versioning.commit(ctx, "p", "two")
-    versioning.set_label(ctx, "p", "production", "1")
+    refs.set_label(ctx, "p", "production", "1")
     [info] = library.list_prompts(ctx)
     assert info.versions == 2 and info.refs == {"main": 2, "production": 1}
 

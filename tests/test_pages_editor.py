@@ -6,7 +6,7 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from apptest import APP, checked, errors, log_in, open_page, page
-from promptvault import library, versioning
+from promptvault import library, refs, versioning
 
 PAGE = "pages/editor.py"
 
@@ -113,7 +113,7 @@ def test_editor_chat_version_round_trips_through_the_message_table(app_ctx, gree
 
 def test_editor_history_lists_versions_and_ref_moves(app_ctx, greet):
     versioning.commit(app_ctx, greet, "Hey {{ who }}", None, "shorter")
-    versioning.set_label(app_ctx, greet, "production", "1")
+    refs.set_label(app_ctx, greet, "production", "1")
     at = open_tab(open_page(PAGE, app_ctx, prompt=greet), "History")
     log = at.tabs[1].dataframe[0].value
     assert list(log["Version"]) == ["v2", "v1"] and list(log["Message"]) == ["shorter", "first"]
@@ -142,11 +142,11 @@ def test_editor_label_create_and_move(app_ctx, greet):
     at.text_input(key="editor.refs.label.name").input("production")
     at.selectbox(key="editor.refs.label.to").select("v1")
     checked(at.button(key="editor.refs.label.submit").click().run())
-    assert {r.name: r.version for r in versioning.list_refs(app_ctx, greet)}["production"] == 1
+    assert {r.name: r.version for r in refs.list_refs(app_ctx, greet)}["production"] == 1
     at.selectbox(key="editor.refs.label.to").select("v2")
     checked(at.button(key="editor.refs.label.submit").click().run())
     assert "Label production now points at v2." in [s.value.replace("\\", "") for s in at.success]
-    [move] = versioning.ref_history(app_ctx, greet, "production")[:1]
+    [move] = refs.ref_history(app_ctx, greet, "production")[:1]
     assert (move.from_version, move.to_version, move.reason) == (1, 2, "move")
 
 
@@ -156,7 +156,7 @@ def test_editor_branch_commit_and_merge_through_the_ui(app_ctx):
     at = open_tab(open_page(PAGE, app_ctx, prompt="letter"), "Branches & labels")
     at.text_input(key="editor.refs.new_branch.name").input("experiment")
     checked(at.button(key="editor.refs.new_branch.submit").click().run())
-    assert {r.name: r.version for r in versioning.list_refs(app_ctx, "letter")}["experiment"] == 1
+    assert {r.name: r.version for r in refs.list_refs(app_ctx, "letter")}["experiment"] == 1
     checked(at.selectbox(key="editor.branch.letter").select("experiment").run())
     at = commit_draft(open_tab(at, "Edit"), "Hello {{ name }},\nbody\nRegards", "warmer", branch="experiment", prompt="letter")
     assert versioning.show(app_ctx, "letter", "experiment").number == 2
@@ -175,7 +175,7 @@ def letter(app_ctx):
     """A prompt 'letter' whose 'experiment' branch edits the same line as main: merging it conflicts."""
     library.create_prompt(app_ctx, "letter")
     versioning.commit(app_ctx, "letter", "Dear {{ name }}", None, "first")
-    versioning.create_branch(app_ctx, "letter", "experiment")
+    refs.create_branch(app_ctx, "letter", "experiment")
     versioning.commit(app_ctx, "letter", "Hello {{ name }}", None, "theirs", branch="experiment")
     versioning.commit(app_ctx, "letter", "Hi <b>{{ name }}</b>", None, "ours")
     return "letter"
@@ -243,9 +243,9 @@ def test_editor_with_no_prompts_points_to_the_library(app_ctx, local_admin):
 def test_editor_label_protection_is_offered_to_admins_only(app_admin, app_editor):
     library.create_prompt(app_admin, "greet")
     versioning.commit(app_admin, "greet", "Hello {{ who }}!")
-    versioning.set_label(app_admin, "greet", "production", "1")
+    refs.set_label(app_admin, "greet", "production", "1")
     at = open_tab(open_page(PAGE, app_admin, prompt="greet"), "Branches & labels")
     checked(at.button(key="editor.refs.protect.submit").click().run())
-    assert [r.protected for r in versioning.list_refs(app_admin, "greet") if r.name == "production"] == [True]
+    assert [r.protected for r in refs.list_refs(app_admin, "greet") if r.name == "production"] == [True]
     at = open_tab(open_page(PAGE, app_editor, prompt="greet"), "Branches & labels")
     assert "editor.refs.protect.submit" not in [b.key for b in at.button]

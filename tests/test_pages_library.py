@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from apptest import APP, checked, open_page, texts
-from promptvault import library, versioning
+from promptvault import library, refs, versioning
 
 PAGE = "pages/library.py"
 
@@ -74,7 +74,7 @@ def test_library_table_shows_refs_and_archived_toggle(app_ctx):
     library.create_prompt(app_ctx, "live")
     versioning.commit(app_ctx, "live", "one")
     versioning.commit(app_ctx, "live", "two")
-    versioning.set_label(app_ctx, "live", "production", "1")
+    refs.set_label(app_ctx, "live", "production", "1")
     library.update_prompt(app_ctx, "old", archived=True)
     at = open_page(PAGE, app_ctx)
     table = at.dataframe[0].value

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from promptvault import get_prompt, library, sdk, versioning
+from promptvault import get_prompt, library, refs, sdk, versioning
 from promptvault.errors import MissingVariableError, NotFoundError, ValidationError
 
 
@@ -18,7 +18,7 @@ def seeded(sqlite_workspace, monkeypatch):
     library.create_prompt(ctx, "summarize")
     versioning.commit(ctx, "summarize", "Summarize {{ text }}.", {"model": "offline/echo"})
     versioning.commit(ctx, "summarize", "Summarize {{ text }} briefly.")
-    versioning.set_label(ctx, "summarize", "production", "1")
+    refs.set_label(ctx, "summarize", "production", "1")
     yield ctx
     sdk.clear_cache()
 
@@ -37,7 +37,7 @@ def test_get_prompt_defaults_to_production_and_takes_versions(seeded):
 
 def test_get_prompt_caches_labels_for_the_ttl(seeded):
     assert get_prompt("summarize", label="production").version == 1
-    versioning.set_label(seeded, "summarize", "production", "2")
+    refs.set_label(seeded, "summarize", "production", "2")
     assert get_prompt("summarize", label="production").version == 1  # still cached
     assert get_prompt("summarize", label="production", cache_ttl=0).version == 2
 

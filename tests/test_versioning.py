@@ -9,7 +9,7 @@ import threading
 import pytest
 from sqlalchemy import func, select
 
-from promptvault import library, versioning
+from promptvault import library, refs, versioning
 from promptvault.errors import (
     ConflictError, MergeConflictError, NoChangeError, NotFoundError, TemplateError, ValidationError,
 )
@@ -101,8 +101,8 @@ def test_commit_to_unknown_prompt_or_branch_names_it(ctx, prompt):
 
 def test_show_resolves_number_branch_and_label(ctx, prompt):
     versioning.commit(ctx, prompt, "v2 {{ text }}")
-    versioning.set_label(ctx, prompt, "production", "1")
-    versioning.create_branch(ctx, prompt, "experiment", "1")
+    refs.set_label(ctx, prompt, "production", "1")
+    refs.create_branch(ctx, prompt, "experiment", "1")
     versioning.commit(ctx, prompt, "exp {{ text }}", branch="experiment")
     assert versioning.show(ctx, prompt).number == 2
     assert versioning.show(ctx, prompt, "v1").number == 1
@@ -120,7 +120,7 @@ def test_show_unknown_ref_names_it_and_lists_refs(ctx, prompt):
 
 def test_log_lists_reachable_versions_newest_first(ctx, prompt):
     versioning.commit(ctx, prompt, "v2 {{ text }}", message="second")
-    versioning.create_branch(ctx, prompt, "exp", "2")
+    refs.create_branch(ctx, prompt, "exp", "2")
     versioning.commit(ctx, prompt, "exp {{ text }}", branch="exp")
     versioning.commit(ctx, prompt, "v4 {{ text }}")
     main_log = versioning.log(ctx, prompt)
@@ -133,7 +133,7 @@ def test_log_lists_reachable_versions_newest_first(ctx, prompt):
 def test_branch_commit_and_clean_merge_records_both_parents(ctx, prompt):
     base = "Line one.\nLine two {{ text }}.\nLine three.\n"
     versioning.commit(ctx, prompt, base)
-    versioning.create_branch(ctx, prompt, "exp")
+    refs.create_branch(ctx, prompt, "exp")
     versioning.commit(ctx, prompt, base.replace("Line one.", "Line ONE."), branch="exp")
     versioning.commit(ctx, prompt, base.replace("Line three.", "Line THREE."), {"model": "offline/echo", "temperature": 0})
     merged = versioning.merge(ctx, prompt, "exp", message="merge exp")
@@ -145,7 +145,7 @@ def test_branch_commit_and_clean_merge_records_both_parents(ctx, prompt):
 
 
 def test_merge_conflict_keeps_both_sides_and_changes_nothing(ctx, prompt):
-    versioning.create_branch(ctx, prompt, "exp")
+    refs.create_branch(ctx, prompt, "exp")
     versioning.commit(ctx, prompt, "Summarize {{ text }} in French.", branch="exp")
     versioning.commit(ctx, prompt, "Summarize {{ text }} in German.")
     before = version_count(ctx)
@@ -157,7 +157,7 @@ def test_merge_conflict_keeps_both_sides_and_changes_nothing(ctx, prompt):
 
 
 def test_preview_merge_shows_the_draft_with_markers_and_writes_nothing(ctx, prompt):
-    versioning.create_branch(ctx, prompt, "exp")
+    refs.create_branch(ctx, prompt, "exp")
     versioning.commit(ctx, prompt, "Summarize {{ text }} in French.", branch="exp")
     versioning.commit(ctx, prompt, "Summarize {{ text }} in German.")
     plan = versioning.preview_merge(ctx, prompt, "exp")
@@ -168,7 +168,7 @@ def test_preview_merge_shows_the_draft_with_markers_and_writes_nothing(ctx, prom
 
 
 def test_merge_with_a_resolution_commits_it_with_both_parents(ctx, prompt):
-    versioning.create_branch(ctx, prompt, "exp")
+    refs.create_branch(ctx, prompt, "exp")
     versioning.commit(ctx, prompt, "Summarize {{ text }} in French.", {"model": "a"}, branch="exp")
     versioning.commit(ctx, prompt, "Summarize {{ text }} in German.", {"model": "b"})
     with pytest.raises(MergeConflictError, match="config.model; give a resolved config"):
@@ -181,7 +181,7 @@ def test_merge_with_a_resolution_commits_it_with_both_parents(ctx, prompt):
 
 
 def test_merge_resolution_with_leftover_markers_is_refused(ctx, prompt):
-    versioning.create_branch(ctx, prompt, "exp")
+    refs.create_branch(ctx, prompt, "exp")
     versioning.commit(ctx, prompt, "Summarize {{ text }} in French.", branch="exp")
     versioning.commit(ctx, prompt, "Summarize {{ text }} in German.")
     draft = versioning.preview_merge(ctx, prompt, "exp").content
@@ -192,23 +192,23 @@ def test_merge_resolution_with_leftover_markers_is_refused(ctx, prompt):
 
 def test_label_moves_are_recorded_with_actor_and_versions(ctx, prompt):
     versioning.commit(ctx, prompt, "v2 {{ text }}")
-    versioning.set_label(ctx, prompt, "production", "1")
-    versioning.set_label(ctx, prompt, "production", "2")
-    moves = versioning.ref_history(ctx, prompt, "production")
+    refs.set_label(ctx, prompt, "production", "1")
+    refs.set_label(ctx, prompt, "production", "2")
+    moves = refs.ref_history(ctx, prompt, "production")
     assert [(m.from_version, m.to_version, m.reason) for m in moves] == [(1, 2, "move"), (None, 1, "create")]
     assert moves[0].actor == "local@promptvault"
     with pytest.raises(NoChangeError):
-        versioning.set_label(ctx, prompt, "production", "2")
+        refs.set_label(ctx, prompt, "production", "2")
 
 
 @pytest.mark.parametrize("name, problem", [("main", "is a branch"), ("v3", "looks like a version"), ("3", "must start with a letter"), ("bad name", "must start")])
 def test_label_names_are_checked(ctx, prompt, name, problem):
     with pytest.raises(ValidationError, match=problem):
-        versioning.set_label(ctx, prompt, name, "1")
+        refs.set_label(ctx, prompt, name, "1")
 
 
 def test_commit_on_a_label_is_refused(ctx, prompt):
-    versioning.set_label(ctx, prompt, "production", "1")
+    refs.set_label(ctx, prompt, "production", "1")
     with pytest.raises(ValidationError, match="is a label"):
         versioning.commit(ctx, prompt, "new", branch="production")
 
@@ -241,7 +241,7 @@ def test_commits_with_the_same_expected_head_one_wins_one_conflicts(ctx, prompt)
 
 def test_concurrent_commits_on_different_branches_never_share_a_number(ctx, prompt):
     for index in range(4):
-        versioning.create_branch(ctx, prompt, f"b{index}")
+        refs.create_branch(ctx, prompt, f"b{index}")
     barrier, errors = threading.Barrier(4), []
 
     def attempt(index):

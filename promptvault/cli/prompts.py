@@ -154,9 +154,9 @@ def diff(click_ctx, name, ref_a, ref_b, color, as_json) -> None:
 @click.pass_context
 def branch(click_ctx, name, branch, from_ref, as_json) -> None:
     """Create BRANCH of NAME starting at --from."""
-    from promptvault import versioning
+    from promptvault import refs
 
-    ref = versioning.create_branch(_ctx(click_ctx), name, branch, from_ref)
+    ref = refs.create_branch(_ctx(click_ctx), name, branch, from_ref)
     echo_json(ref) if as_json else click.echo(f"created branch '{ref.name}' at v{ref.version}")
 
 
@@ -199,9 +199,9 @@ def merge(click_ctx, name, branch, into, message, draft, resolved_path, resolved
 @click.pass_context
 def label(click_ctx, name, label, ref, as_json) -> None:
     """Point LABEL (production, staging, ...) of NAME at REF; every move is recorded."""
-    from promptvault import versioning
+    from promptvault import refs
 
-    info = versioning.set_label(_ctx(click_ctx), name, label, ref)
+    info = refs.set_label(_ctx(click_ctx), name, label, ref)
     echo_json(info) if as_json else click.echo(f"label '{info.name}' now points at v{info.version}")
 
 
@@ -213,9 +213,9 @@ def label(click_ctx, name, label, ref, as_json) -> None:
 @click.pass_context
 def protect(click_ctx, name, label, off, as_json) -> None:
     """Protect LABEL of NAME so that only admins move it (or lift that with --off)."""
-    from promptvault import versioning
+    from promptvault import refs
 
-    info = versioning.protect_label(_ctx(click_ctx), name, label, protected=not off)
+    info = refs.protect_label(_ctx(click_ctx), name, label, protected=not off)
     echo_json(info) if as_json else click.echo(f"label '{info.name}' is {'protected' if info.protected else 'unprotected'}")
 
 
@@ -249,16 +249,16 @@ def render(click_ctx, spec, pairs, as_json) -> None:
     echo_json({"rendered": rendered}) if as_json else click.echo(content_as_text(rendered))
 
 
-@prompt.command()
+@prompt.command("refs")
 @click.argument("name")
 @json_option
 @click.pass_context
-def refs(click_ctx, name, as_json) -> None:
+def refs_cmd(click_ctx, name, as_json) -> None:
     """List the branches and labels of NAME, and their recorded moves."""
-    from promptvault import versioning
+    from promptvault import refs
 
     ctx = _ctx(click_ctx)
-    items, moves = versioning.list_refs(ctx, name), versioning.ref_history(ctx, name)
+    items, moves = refs.list_refs(ctx, name), refs.ref_history(ctx, name)
     if as_json:
         return echo_json({"refs": items, "moves": moves})
     echo_table(["REF", "KIND", "VERSION", "UPDATED"], [[r.name, r.kind, f"v{r.version}", short_time(r.updated_at)] for r in items])

@@ -6,7 +6,7 @@ import json
 
 import streamlit as st
 
-from promptvault import versioning
+from promptvault import refs, versioning
 from promptvault.context import Context
 from ui import plain, utc_text
 from ui.components import version_picker
@@ -18,7 +18,7 @@ def show(ctx: Context, name: str, branch: str, options: dict[str, str], key: str
     """Log of `branch`, a viewer for any version, and the ref move history."""
     with showing_errors():
         entries = versioning.log(ctx, name, branch)
-        moves = versioning.ref_history(ctx, name)
+        moves = refs.ref_history(ctx, name)
         st.markdown(f"**Versions on {plain(branch)}**")
         st.dataframe(
             [{"Version": f"v{e.number}", "Refs": ", ".join(e.refs), "Message": e.message, "Author": e.author,

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import streamlit as st
 
-from promptvault import versioning
+from promptvault import refs, versioning
 from promptvault.context import Context
 from promptvault.errors import MergeConflictError
-from promptvault.versioning import RefInfo
+from promptvault.refs import RefInfo
 from ui import plain, session
 from ui.components import merge_resolver, version_picker
 from ui.errors import showing_errors
@@ -28,7 +28,7 @@ def create_branch(ctx: Context, name: str, options: dict[str, str], key: str) ->
         submitted = st.form_submit_button("Create branch", key=f"{key}.submit")
     if submitted:
         with showing_errors() as outcome:
-            created = versioning.create_branch(ctx, name, branch.strip(), start)
+            created = refs.create_branch(ctx, name, branch.strip(), start)
         if outcome.ok:
             _done(f"Created branch {created.name} at v{created.version}.")
 
@@ -58,9 +58,9 @@ def merge(ctx: Context, name: str, branches: list[str], key: str) -> None:
     merge_resolver.show(ctx, name, key=f"{key}.resolve")
 
 
-def set_label(ctx: Context, name: str, refs: list[RefInfo], options: dict[str, str], key: str) -> None:
+def set_label(ctx: Context, name: str, existing: list[RefInfo], options: dict[str, str], key: str) -> None:
     """Create a label or move it to a version (every move is recorded)."""
-    labels = [r.name for r in refs if r.kind == "label"]
+    labels = [r.name for r in existing if r.kind == "label"]
     with st.form(key):
         st.markdown("**Label**")
         label = st.text_input("Label", key=f"{key}.name", value=labels[0] if labels else "production",
@@ -69,7 +69,7 @@ def set_label(ctx: Context, name: str, refs: list[RefInfo], options: dict[str, s
         submitted = st.form_submit_button("Set label", key=f"{key}.submit")
     if submitted:
         with showing_errors() as outcome:
-            moved = versioning.set_label(ctx, name, label.strip(), target)
+            moved = refs.set_label(ctx, name, label.strip(), target)
         if outcome.ok:
             _done(f"Label {moved.name} now points at v{moved.version}.")
 
@@ -99,9 +99,9 @@ def _previous(options: dict[str, str]) -> str | None:
     return numbers[1] if len(numbers) > 1 else None
 
 
-def protect_label(ctx: Context, name: str, refs: list[RefInfo], key: str) -> None:
+def protect_label(ctx: Context, name: str, existing: list[RefInfo], key: str) -> None:
     """Protect a label so that only admins move it, or lift the protection (shown to admins only)."""
-    labels = [r for r in refs if r.kind == "label"]
+    labels = [r for r in existing if r.kind == "label"]
     if not labels:
         return
     with st.form(key):
@@ -112,6 +112,6 @@ def protect_label(ctx: Context, name: str, refs: list[RefInfo], key: str) -> Non
         submitted = st.form_submit_button("Lift protection" if protected else "Protect", key=f"{key}.submit")
     if submitted:
         with showing_errors() as outcome:
-            versioning.protect_label(ctx, name, label, protected=not protected)
+            refs.protect_label(ctx, name, label, protected=not protected)
         if outcome.ok:
             _done(f"Label {label} is now {'unprotected' if protected else 'protected'}.")

@@ -6,7 +6,7 @@ import streamlit as st
 
 from promptvault import authz
 from promptvault.context import Context
-from promptvault.versioning import RefInfo
+from promptvault.refs import RefInfo
 from ui import session, utc_text
 from ui.components import ref_forms
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-from promptvault.versioning import RefInfo
+from promptvault.refs import RefInfo
 
 
 def choices(refs: list[RefInfo], latest: int) -> dict[str, str]:
