@@ -6,7 +6,7 @@ PORT ?= 8501
 export LITELLM_LOCAL_MODEL_COST_MAP := True
 export STREAMLIT_BROWSER_GATHER_USAGE_STATS := false
 
-.PHONY: run test setup test-setup bench clean
+.PHONY: run test setup bench clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -27,6 +27,7 @@ test: setup
 
 bench: setup
 	$(BIN)/python benchmarks/versioning.py
+	$(BIN)/python benchmarks/vault.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache

@@ -20,3 +20,9 @@ def test_versioning_benchmark_quick_run_completes(capsys):
     assert load("versioning").main(["--quick"]) == 0
     out = capsys.readouterr().out
     assert "search, 10 of" in out and "log, 100 versions" in out
+
+
+def test_vault_benchmark_quick_run_completes(capsys):
+    assert load("vault").main(["--quick"]) == 0
+    out = capsys.readouterr().out
+    assert "SQLite      use_key" in out and "audit append" in out
