@@ -20,6 +20,7 @@ from sqlalchemy import select, text  # noqa: E402
 
 from promptvault import audit, vault  # noqa: E402
 from promptvault.config import Settings  # noqa: E402
+from promptvault.store import Database  # noqa: E402
 from promptvault.store.tables import Project  # noqa: E402
 from promptvault.workspace import open_workspace  # noqa: E402
 
@@ -43,10 +44,9 @@ def measure(database_url: str | None, runs: int) -> dict[str, float]:
     """Medians (ms) of use_key, decrypt alone and audit append alone on one store."""
     folder = Path(tempfile.mkdtemp()) / "data"
     url = database_url or f"sqlite:///{folder / 'promptvault.db'}"
+    if database_url:  # start from an empty schema: its keys were wrapped by another run's master key
+        _drop_all(database_url)
     ws = open_workspace(Settings(data_dir=folder, database_url=url, master_key=None))
-    if database_url:  # a shared PostgreSQL database: start from empty tables
-        with ws.db.write() as session:
-            session.execute(text("DELETE FROM provider_keys"))
     ctx = ws.local_context()
     with ctx.db.read() as session:
         team = session.scalar(select(Project.team_id).where(Project.id == ctx.project_id))
@@ -73,11 +73,20 @@ def measure(database_url: str | None, runs: int) -> dict[str, float]:
     return result
 
 
+def _drop_all(url: str) -> None:
+    """Drop every table of the (scratch) PostgreSQL database so the run migrates a fresh schema."""
+    engine = Database(url).engine
+    with engine.begin() as conn:
+        conn.execute(text("DROP SCHEMA public CASCADE"))
+        conn.execute(text("CREATE SCHEMA public"))
+    engine.dispose()
+
+
 def main(argv: list[str] | None = None) -> int:
     """Print the medians per store and the share of use_key the audit write takes."""
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--quick", action="store_true", help="20 calls instead of 200")
-    parser.add_argument("--postgres", help="PostgreSQL URL to measure as well")
+    parser.add_argument("--postgres", help="URL of a scratch PostgreSQL database to measure as well (it is wiped)")
     args = parser.parse_args(argv)
     runs = 20 if args.quick else 200
     stores = [("SQLite", None)] + ([("PostgreSQL", args.postgres)] if args.postgres else [])
