@@ -42,10 +42,10 @@ def main(click_ctx: click.Context, as_user: str | None) -> None:
 
 def _register() -> None:
     """Attach the command groups (imported here so each module stays about one concept)."""
-    from promptvault.cli import accounts, admin, audit, keys, prompts
+    from promptvault.cli import accounts, admin, audit, datasets, keys, prompts
 
     for command in (admin.init, admin.serve, admin.db, prompts.prompt, accounts.users, accounts.teams,
-                    accounts.members, keys.keys, audit.audit):
+                    accounts.members, keys.keys, audit.audit, datasets.dataset):
         main.add_command(command)
 
 

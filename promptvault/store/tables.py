@@ -212,3 +212,31 @@ class AuditHead(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     last_event_id: Mapped[int] = mapped_column(Integer, default=0)
     mac: Mapped[str] = mapped_column(String(64))
+
+
+class Dataset(Base):
+    """A named list of test cases in a project."""
+
+    __tablename__ = "datasets"
+    __table_args__ = (UniqueConstraint("project_id", "name"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    project_id: Mapped[int] = mapped_column(ForeignKey("projects.id", ondelete="CASCADE"))
+    name: Mapped[str] = mapped_column(String(100))
+    description: Mapped[str] = mapped_column(Text, default="")
+    created_by: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class TestCase(Base):
+    """One test case: the template's variables, an optional expected output, tags; ordered by position (from 1)."""
+
+    __test__ = False  # not a pytest test class
+    __tablename__ = "test_cases"
+    __table_args__ = (Index("ix_test_cases_dataset", "dataset_id", "position"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    dataset_id: Mapped[int] = mapped_column(ForeignKey("datasets.id", ondelete="CASCADE"))
+    position: Mapped[int] = mapped_column(Integer)
+    variables: Mapped[dict] = mapped_column(JSON, default=dict)  # JSON, not JSONB: keeps the file's column order
+    expected: Mapped[str | None] = mapped_column(Text, nullable=True)
+    tags: Mapped[list] = mapped_column(JSONType, default=list)
