@@ -240,3 +240,58 @@ class TestCase(Base):
     variables: Mapped[dict] = mapped_column(JSON, default=dict)  # JSON, not JSONB: keeps the file's column order
     expected: Mapped[str | None] = mapped_column(Text, nullable=True)
     tags: Mapped[list] = mapped_column(JSONType, default=list)
+
+
+class Run(Base):
+    """One run of prompt versions × models × test cases: its spec, status, progress and totals (cells live in history)."""
+
+    __tablename__ = "runs"
+    __table_args__ = (
+        Index("ix_runs_project", "project_id", "id"),
+        Index("ix_runs_team_created", "team_id", "created_at"),
+        Index("ix_runs_status", "status"),
+    )
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    team_id: Mapped[int] = mapped_column(ForeignKey("teams.id", ondelete="CASCADE"))
+    project_id: Mapped[int] = mapped_column(ForeignKey("projects.id", ondelete="CASCADE"))
+    prompt_id: Mapped[int | None] = mapped_column(ForeignKey("prompts.id", ondelete="SET NULL"), nullable=True)
+    spec: Mapped[dict] = mapped_column(JSONType)
+    status: Mapped[str] = mapped_column(String(12), default="pending")  # pending, running, done, failed, cancelled
+    total_cells: Mapped[int] = mapped_column(Integer, default=0)
+    done_cells: Mapped[int] = mapped_column(Integer, default=0)
+    failed_cells: Mapped[int] = mapped_column(Integer, default=0)
+    cost_usd: Mapped[float] = mapped_column(default=0.0)
+    input_tokens: Mapped[int] = mapped_column(Integer, default=0)
+    output_tokens: Mapped[int] = mapped_column(Integer, default=0)
+    estimate: Mapped[dict] = mapped_column(JSONType, default=dict)
+    cancel_requested: Mapped[bool] = mapped_column(Boolean, default=False)
+    error: Mapped[str | None] = mapped_column(Text, nullable=True)
+    created_by: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    started_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+    heartbeat_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+
+
+class PriceOverride(Base):
+    """A team's own price for a model (USD per token), taking precedence over litellm's price map."""
+
+    __tablename__ = "price_overrides"
+    __table_args__ = (UniqueConstraint("team_id", "model"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    team_id: Mapped[int] = mapped_column(ForeignKey("teams.id", ondelete="CASCADE"))
+    model: Mapped[str] = mapped_column(String(200))
+    input_per_token: Mapped[float] = mapped_column()
+    output_per_token: Mapped[float] = mapped_column()
+    updated_by: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class TeamBudget(Base):
+    """A team's spending limit per calendar month (UTC), over the cost of its runs."""
+
+    __tablename__ = "team_budgets"
+    team_id: Mapped[int] = mapped_column(ForeignKey("teams.id", ondelete="CASCADE"), primary_key=True)
+    limit_usd: Mapped[float] = mapped_column()
+    updated_by: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
