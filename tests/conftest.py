@@ -165,3 +165,36 @@ def app_editor(app_member):
     from apptest import EDITOR
 
     return app_member(EDITOR, "editor")
+
+
+def _cli_runner(settings: Settings, tmp_path: Path, monkeypatch):
+    """`promptvault ...` run in-process on the workspace the settings name; returns (exit code, stdout, stderr)."""
+    from click.testing import CliRunner
+
+    from promptvault.cli import main
+
+    monkeypatch.setenv("PROMPTVAULT_DATA_DIR", str(settings.data_dir))
+    monkeypatch.setenv("PROMPTVAULT_DATABASE_URL", settings.database_url)
+    for name in ("PROMPTVAULT_MASTER_KEY", "PROMPTVAULT_USER"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.chdir(tmp_path)
+    runner = CliRunner()
+
+    def run(*args, input=None):
+        result = runner.invoke(main, list(args), input=input, catch_exceptions=False)
+        return result.exit_code, result.stdout, result.stderr
+
+    return run
+
+
+@pytest.fixture
+def cli(tmp_path, monkeypatch):
+    """The CLI on a fresh SQLite data folder (tmp_path/data), run from tmp_path."""
+    return _cli_runner(make_settings(tmp_path, "sqlite"), tmp_path, monkeypatch)
+
+
+@pytest.fixture(params=BACKENDS)
+def cli_each_backend(request, tmp_path, monkeypatch):
+    """The CLI on a fresh workspace on each backend, run from tmp_path."""
+    return _cli_runner(make_settings(tmp_path, request.param), tmp_path, monkeypatch)
+

@@ -7,25 +7,7 @@ import re
 import stat
 
 import pytest
-from click.testing import CliRunner
 
-from promptvault.cli import main
-
-
-@pytest.fixture
-def cli(tmp_path, monkeypatch):
-    """Run `promptvault ...` in-process against a fresh data folder; returns (exit code, stdout, stderr)."""
-    monkeypatch.setenv("PROMPTVAULT_DATA_DIR", str(tmp_path / "data"))
-    monkeypatch.delenv("PROMPTVAULT_DATABASE_URL", raising=False)
-    monkeypatch.delenv("PROMPTVAULT_MASTER_KEY", raising=False)
-    monkeypatch.chdir(tmp_path)
-    runner = CliRunner()
-
-    def run(*args, input=None):
-        result = runner.invoke(main, list(args), input=input, catch_exceptions=False)
-        return result.exit_code, result.stdout, result.stderr
-
-    return run
 
 
 def test_init_creates_database_and_private_key_file(cli, tmp_path):

@@ -7,26 +7,9 @@ import secrets
 import sqlite3
 
 import pytest
-from click.testing import CliRunner
 
-from promptvault.cli import main
 
 PASSWORD = "correct horse battery staple\n"
-
-
-@pytest.fixture
-def cli(tmp_path, monkeypatch):
-    """Run `promptvault ...` in-process; returns (exit code, stdout, stderr)."""
-    monkeypatch.setenv("PROMPTVAULT_DATA_DIR", str(tmp_path / "data"))
-    for name in ("PROMPTVAULT_DATABASE_URL", "PROMPTVAULT_MASTER_KEY", "PROMPTVAULT_USER"):
-        monkeypatch.delenv(name, raising=False)
-    runner = CliRunner()
-
-    def run(*args, input=None):
-        result = runner.invoke(main, list(args), input=input, catch_exceptions=False)
-        return result.exit_code, result.stdout, result.stderr
-
-    return run
 
 
 @pytest.fixture

@@ -7,30 +7,15 @@ import io
 import json
 
 import pytest
-from click.testing import CliRunner
-from conftest import BACKENDS, make_settings
 
-from promptvault.cli import main
 
 CSV = 'text,lang,expected,tags\nhello,fr,bonjour,"a,b"\n=HYPERLINK("http://x"),@de,+1,\n'
 
 
-@pytest.fixture(params=BACKENDS)
-def cli(request, tmp_path, monkeypatch):
-    """Run `promptvault ...` in-process on a fresh workspace; returns (exit code, stdout, stderr)."""
-    settings = make_settings(tmp_path, request.param)
-    monkeypatch.setenv("PROMPTVAULT_DATA_DIR", str(settings.data_dir))
-    monkeypatch.setenv("PROMPTVAULT_DATABASE_URL", settings.database_url)
-    for name in ("PROMPTVAULT_MASTER_KEY", "PROMPTVAULT_USER"):
-        monkeypatch.delenv(name, raising=False)
-    monkeypatch.chdir(tmp_path)
-    runner = CliRunner()
-
-    def run(*args, input=None):
-        result = runner.invoke(main, list(args), input=input, catch_exceptions=False)
-        return result.exit_code, result.stdout, result.stderr
-
-    return run
+@pytest.fixture
+def cli(cli_each_backend):
+    """Every dataset CLI test runs on each backend."""
+    return cli_each_backend
 
 
 def test_dataset_import_list_show(cli, tmp_path):
