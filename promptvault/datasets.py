@@ -18,6 +18,7 @@ from promptvault.content import check_name, check_text
 from promptvault.context import Context
 from promptvault.dataset_io import MAX_CASES, MAX_IMPORT_BYTES, CaseData
 from promptvault.errors import AlreadyExistsError, ConflictError, NotFoundError, ValidationError
+from promptvault.store.lookup import find_named, load_named
 from promptvault.store.tables import Dataset, TestCase, User, utcnow
 
 MAX_DESCRIPTION_CHARS = 2_000
@@ -56,7 +57,7 @@ def create_dataset(ctx: Context, name: str, description: str = "") -> DatasetInf
     try:
         with ctx.db.write() as session:
             require_project(session, ctx, "dataset.write")
-            if session.scalar(_dataset_query(ctx, name)) is not None:
+            if find_named(session, Dataset, ctx.project_id, name) is not None:
                 raise AlreadyExistsError(f"a dataset named '{name}' already exists")
             session.add(Dataset(project_id=ctx.project_id, name=name, description=description, created_by=ctx.actor.user_id))
     except IntegrityError:  # a concurrent create won the race
@@ -78,7 +79,7 @@ def _import(ctx: Context, name: str, cases: list[CaseData], replace: bool) -> Da
     """Create the dataset if needed, then replace or append its cases in one transaction."""
     with ctx.db.write() as session:
         require_project(session, ctx, "dataset.write")
-        dataset = session.scalar(_dataset_query(ctx, name).with_for_update())
+        dataset = find_named(session, Dataset, ctx.project_id, name, for_update=True)
         if dataset is None:
             dataset = Dataset(project_id=ctx.project_id, name=name, created_by=ctx.actor.user_id)
             session.add(dataset)
@@ -220,18 +221,9 @@ def _missing_message(dataset: str, prompt: str, missing: list[tuple[int, str]]) 
     return message
 
 
-def _dataset_query(ctx: Context, name: str):
-    """Select one dataset by name in the context's project."""
-    return select(Dataset).where(Dataset.project_id == ctx.project_id, Dataset.name == name)
-
-
 def _load(session: Session, ctx: Context, name: str, for_update: bool = False) -> Dataset:
     """The dataset by name in the context's project (callers check the role first), or NotFoundError."""
-    query = _dataset_query(ctx, name)
-    dataset = session.scalar(query.with_for_update() if for_update else query)
-    if dataset is None:
-        raise NotFoundError(f"no dataset named '{name}'")
-    return dataset
+    return load_named(session, Dataset, ctx.project_id, name, "dataset", for_update)
 
 
 def _load_case(session: Session, dataset: Dataset, position: int) -> TestCase:

@@ -12,7 +12,8 @@ from sqlalchemy.orm import Session
 from promptvault.authz import require_project
 from promptvault.content import check_name, check_text, normalize_tags
 from promptvault.context import Context
-from promptvault.errors import AlreadyExistsError, NotFoundError
+from promptvault.errors import AlreadyExistsError
+from promptvault.store.lookup import find_named, load_named
 from promptvault.store.tables import Prompt, PromptTag, Ref, User, Version, utcnow
 
 MAX_DESCRIPTION_CHARS = 2_000
@@ -43,7 +44,7 @@ def create_prompt(ctx: Context, name: str, description: str = "", tags: list[str
     try:
         with ctx.db.write() as session:
             require_project(session, ctx, "prompt.write")
-            if session.scalar(_prompt_query(ctx, name)) is not None:
+            if find_named(session, Prompt, ctx.project_id, name) is not None:
                 raise AlreadyExistsError(f"a prompt named '{name}' already exists")
             prompt = Prompt(project_id=ctx.project_id, name=name, description=description, owner_id=ctx.actor.user_id)
             session.add(prompt)
@@ -116,11 +117,7 @@ def list_tags(ctx: Context) -> list[str]:
 
 def load_prompt(session: Session, ctx: Context, name: str, for_update: bool = False) -> Prompt:
     """The prompt by name in the context's project (callers check the role first), or NotFoundError; can lock it."""
-    query = _prompt_query(ctx, name)
-    prompt = session.scalar(query.with_for_update() if for_update else query)
-    if prompt is None:
-        raise NotFoundError(f"no prompt named '{name}'")
-    return prompt
+    return load_named(session, Prompt, ctx.project_id, name, "prompt", for_update)
 
 
 def update_search_text(session: Session, prompt: Prompt, head_content: object) -> None:
@@ -132,11 +129,6 @@ def update_search_text(session: Session, prompt: Prompt, head_content: object) -
     if head_content is not None:
         parts.append(content_as_text(head_content))
     prompt.search_text = "\n".join(parts).lower()
-
-
-def _prompt_query(ctx: Context, name: str):
-    """Select one prompt by name in the context's project."""
-    return select(Prompt).where(Prompt.project_id == ctx.project_id, Prompt.name == name)
 
 
 def _main_head_content(session: Session, prompt_id: int) -> object:
