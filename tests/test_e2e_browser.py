@@ -104,8 +104,12 @@ def wait_healthy(base: str, process: subprocess.Popen, log: Path) -> None:
     pytest.fail(f"promptvault serve did not answer within {START_TIMEOUT}s:\n{log.read_text(errors='replace')}")
 
 
-def test_e2e_create_commit_twice_and_diff(server, tmp_path):
-    from playwright.sync_api import expect, sync_playwright
+@pytest.fixture
+def browser_page(tmp_path):
+    """A headless Chromium page that records requests leaving loopback and script dialogs, checked at the end.
+
+    Yields (page, screenshots folder)."""
+    from playwright.sync_api import sync_playwright
 
     shots = tmp_path / "screenshots"
     shots.mkdir()
@@ -113,48 +117,11 @@ def test_e2e_create_commit_twice_and_diff(server, tmp_path):
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
         try:
-            page = browser.new_page(viewport={"width": 1400, "height": 1600})
+            page = browser.new_page(viewport={"width": 1400, "height": 1400})
             page.set_default_timeout(UI_TIMEOUT)
             page.route("**/*", lambda route: _loopback_only(route, outside))
             page.on("dialog", lambda dialog: (dialogs.append(dialog.message), dialog.dismiss()))
-
-            page.goto(server)
-            set_up_admin(page)
-            expect(page.get_by_text("No prompts yet")).to_be_visible()
-            page.get_by_label("Name", exact=True).fill("e2e-greeting")
-            page.get_by_label("Description", exact=True).fill("Made by the browser test")
-            page.get_by_role("button", name="Create prompt").click()
-            expect(page.get_by_text("Created prompt e2e-greeting")).to_be_visible()
-            settled(page)
-            page.screenshot(path=shots / "1-library.png")
-
-            page.get_by_role("button", name="Open in editor").click()
-            expect(page.get_by_role("button", name="Commit to main")).to_be_visible()
-            settled(page)
-            commit(page, "Hello there.", "first", "Hello there.")
-            expect(page.get_by_text("Committed v1 on main.")).to_be_visible()
-            settled(page)
-            expect(page.get_by_label("Commit message")).to_have_value("")
-            commit(page, "Hello {{ name }}, welcome!\n<script>alert(1)</script>", "greet by name",
-                   "missing variable 'name'")
-            expect(page.get_by_text("Committed v2 on main.")).to_be_visible()
-            settled(page)
-            page.screenshot(path=shots / "2-editor.png")
-
-            page.get_by_role("tab", name="Diff").click()
-            diff = page.locator(".pv-diff").first
-            expect(diff).to_be_visible()
-            expect(diff.locator(".pv-diff-ins").first).to_be_visible()
-            expect(diff).to_contain_text("<script>alert(1)</script>")  # shown as text, not run
-            expect(diff).to_contain_text("Hello there.")
-            page.screenshot(path=shots / "3-diff.png")
-            page.get_by_text("Inline", exact=True).click()
-            expect(page.get_by_role("radio", name="Inline")).to_be_checked()
-            settled(page)
-            expect(page.get_by_role("tab", name="Diff")).to_have_attribute("aria-selected", "true")  # still on Diff
-            expect(page).to_have_url(re.compile(r"[?&]tab=Diff"))
-            expect(page.locator(".pv-diff").first).to_contain_text("welcome!")
-            page.screenshot(path=shots / "4-diff-inline.png")
+            yield page, shots
         finally:
             browser.close()
     print(f"\nscreenshots: {shots}")
@@ -162,75 +129,106 @@ def test_e2e_create_commit_twice_and_diff(server, tmp_path):
     assert not outside, f"the app reached beyond loopback: {outside}"
 
 
-def test_e2e_first_run_then_an_editor_is_not_offered_the_key_admin_actions(server, tmp_path):
-    from playwright.sync_api import expect, sync_playwright
+def test_e2e_create_commit_twice_and_diff(server, browser_page):
+    from playwright.sync_api import expect
 
-    shots = tmp_path / "screenshots"
-    shots.mkdir()
-    outside = []
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-        try:
-            page = browser.new_page(viewport={"width": 1400, "height": 1100})
-            page.set_default_timeout(UI_TIMEOUT)
-            page.route("**/*", lambda route: _loopback_only(route, outside))
-            page.goto(server)
-            expect(page.get_by_role("heading", name="Welcome to PromptVault")).to_be_visible()
-            settled(page)
-            page.screenshot(path=shots / "1-setup.png")
-            set_up_admin(page)
+    page, shots = browser_page
+    page.goto(server)
+    set_up_admin(page)
+    expect(page.get_by_text("No prompts yet")).to_be_visible()
+    page.get_by_label("Name", exact=True).fill("e2e-greeting")
+    page.get_by_label("Description", exact=True).fill("Made by the browser test")
+    page.get_by_role("button", name="Create prompt").click()
+    expect(page.get_by_text("Created prompt e2e-greeting")).to_be_visible()
+    settled(page)
+    page.screenshot(path=shots / "1-library.png")
 
-            nav = page.get_by_test_id("stSidebarNav")
-            nav.get_by_role("link", name="Keys").click()
-            expect(page.get_by_role("heading", name="Keys")).to_be_visible()
-            settled(page)
-            page.get_by_label("Label", exact=True).first.fill("team key")
-            page.get_by_label("API key", exact=True).first.fill(CANARY)
-            page.get_by_role("button", name="Save key").click()
-            expect(page.get_by_text("Saved the openai key …3d5f")).to_be_visible()
-            settled(page)
-            assert CANARY not in page.content()  # write-only: the page never holds the key again
-            page.screenshot(path=shots / "2-keys-admin.png")
+    page.get_by_role("button", name="Open in editor").click()
+    expect(page.get_by_role("button", name="Commit to main")).to_be_visible()
+    settled(page)
+    commit(page, "Hello there.", "first", "Hello there.")
+    expect(page.get_by_text("Committed v1 on main.")).to_be_visible()
+    settled(page)
+    expect(page.get_by_label("Commit message")).to_have_value("")
+    commit(page, "Hello {{ name }}, welcome!\n<script>alert(1)</script>", "greet by name",
+           "missing variable 'name'")
+    expect(page.get_by_text("Committed v2 on main.")).to_be_visible()
+    settled(page)
+    page.screenshot(path=shots / "2-editor.png")
 
-            nav.get_by_role("link", name="Team").click()
-            expect(page.get_by_role("heading", name="Team")).to_be_visible()
-            settled(page)
-            page.get_by_label("E-mail", exact=True).fill(EDITOR)
-            page.get_by_text("No account yet: create one").click()
-            page.get_by_label("First password (new account)").fill(EDITOR_PASSWORD)
-            page.get_by_role("button", name="Add member").click()
-            expect(page.get_by_text(f"{EDITOR} is now editor of Default.")).to_be_visible()
-            settled(page)
-            page.screenshot(path=shots / "3-team.png")
+    page.get_by_role("tab", name="Diff").click()
+    diff = page.locator(".pv-diff").first
+    expect(diff).to_be_visible()
+    expect(diff.locator(".pv-diff-ins").first).to_be_visible()
+    expect(diff).to_contain_text("<script>alert(1)</script>")  # shown as text, not run
+    expect(diff).to_contain_text("Hello there.")
+    page.screenshot(path=shots / "3-diff.png")
+    page.get_by_text("Inline", exact=True).click()
+    expect(page.get_by_role("radio", name="Inline")).to_be_checked()
+    settled(page)
+    expect(page.get_by_role("tab", name="Diff")).to_have_attribute("aria-selected", "true")  # still on Diff
+    expect(page).to_have_url(re.compile(r"[?&]tab=Diff"))
+    expect(page.locator(".pv-diff").first).to_contain_text("welcome!")
+    page.screenshot(path=shots / "4-diff-inline.png")
 
-            page.get_by_role("button", name="Log out").click()
-            log_in(page, EDITOR, "not the password")
-            expect(page.get_by_text("wrong e-mail or password")).to_be_visible()
-            expect(page.get_by_label("Password", exact=True)).to_have_value("")
-            log_in(page, EDITOR, EDITOR_PASSWORD)
-            expect(page.get_by_role("heading", name="Library")).to_be_visible()
-            settled(page)
-            expect(nav.get_by_role("link", name="Audit")).to_have_count(0)  # no Audit page for an editor
 
-            nav.get_by_role("link", name="Keys").click()
-            expect(page.get_by_role("heading", name="Keys")).to_be_visible()
-            settled(page)
-            expect(page.get_by_text("…3d5f").first).to_be_attached()  # the table draws on a canvas
-            page.get_by_text("Add a key", exact=True).click()
-            expect(page.get_by_text("Only admins and owners add keys shared with the team.")).to_be_visible()
-            expect(page.get_by_role("radio", name="Personal (only you)")).to_have_count(1)
-            expect(page.get_by_role("radio", name="Shared with the team")).to_have_count(0)  # not offered
-            expect(page.get_by_text("Replace (rotate) or delete a key")).to_have_count(0)
-            expect(page.get_by_role("button", name="Delete key")).to_have_count(0)
-            expect(page.get_by_role("button", name="Replace key")).to_have_count(0)
-            settled(page)
-            steady(page.get_by_text("Session only", exact=True))  # the "Add a key" expander has finished opening
-            page.screenshot(path=shots / "4-keys-editor.png")
-            assert CANARY not in page.content()
-        finally:
-            browser.close()
-    print(f"\nscreenshots: {shots}")
-    assert not outside, f"the app reached beyond loopback: {outside}"
+def test_e2e_first_run_then_an_editor_is_not_offered_the_key_admin_actions(server, browser_page):
+    from playwright.sync_api import expect
+
+    page, shots = browser_page
+    page.goto(server)
+    expect(page.get_by_role("heading", name="Welcome to PromptVault")).to_be_visible()
+    settled(page)
+    page.screenshot(path=shots / "1-setup.png")
+    set_up_admin(page)
+
+    nav = page.get_by_test_id("stSidebarNav")
+    nav.get_by_role("link", name="Keys").click()
+    expect(page.get_by_role("heading", name="Keys")).to_be_visible()
+    settled(page)
+    page.get_by_label("Label", exact=True).first.fill("team key")
+    page.get_by_label("API key", exact=True).first.fill(CANARY)
+    page.get_by_role("button", name="Save key").click()
+    expect(page.get_by_text("Saved the openai key …3d5f")).to_be_visible()
+    settled(page)
+    assert CANARY not in page.content()  # write-only: the page never holds the key again
+    page.screenshot(path=shots / "2-keys-admin.png")
+
+    nav.get_by_role("link", name="Team").click()
+    expect(page.get_by_role("heading", name="Team")).to_be_visible()
+    settled(page)
+    page.get_by_label("E-mail", exact=True).fill(EDITOR)
+    page.get_by_text("No account yet: create one").click()
+    page.get_by_label("First password (new account)").fill(EDITOR_PASSWORD)
+    page.get_by_role("button", name="Add member").click()
+    expect(page.get_by_text(f"{EDITOR} is now editor of Default.")).to_be_visible()
+    settled(page)
+    page.screenshot(path=shots / "3-team.png")
+
+    page.get_by_role("button", name="Log out").click()
+    log_in(page, EDITOR, "not the password")
+    expect(page.get_by_text("wrong e-mail or password")).to_be_visible()
+    expect(page.get_by_label("Password", exact=True)).to_have_value("")
+    log_in(page, EDITOR, EDITOR_PASSWORD)
+    expect(page.get_by_role("heading", name="Library")).to_be_visible()
+    settled(page)
+    expect(nav.get_by_role("link", name="Audit")).to_have_count(0)  # no Audit page for an editor
+
+    nav.get_by_role("link", name="Keys").click()
+    expect(page.get_by_role("heading", name="Keys")).to_be_visible()
+    settled(page)
+    expect(page.get_by_text("…3d5f").first).to_be_attached()  # the table draws on a canvas
+    page.get_by_text("Add a key", exact=True).click()
+    expect(page.get_by_text("Only admins and owners add keys shared with the team.")).to_be_visible()
+    expect(page.get_by_role("radio", name="Personal (only you)")).to_have_count(1)
+    expect(page.get_by_role("radio", name="Shared with the team")).to_have_count(0)  # not offered
+    expect(page.get_by_text("Replace (rotate) or delete a key")).to_have_count(0)
+    expect(page.get_by_role("button", name="Delete key")).to_have_count(0)
+    expect(page.get_by_role("button", name="Replace key")).to_have_count(0)
+    settled(page)
+    steady(page.get_by_text("Session only", exact=True))  # the "Add a key" expander has finished opening
+    page.screenshot(path=shots / "4-keys-editor.png")
+    assert CANARY not in page.content()
 
 
 def set_up_admin(page) -> None:
