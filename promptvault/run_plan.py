@@ -109,6 +109,7 @@ class Estimate:
     unknown_price: list[str] = field(default_factory=list)
     models: list[ModelEstimate] = field(default_factory=list)
     run_budget_usd: float | None = None
+    versions: list[dict[str, Any]] = field(default_factory=list)  # id, number and the ref each was named by
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-safe form, as stored with the run."""
@@ -227,6 +228,7 @@ def estimate(plan: RunPlan, overrides: Prices | None = None) -> Estimate:
         calls=sum(m.calls for m in per_model), input_tokens=sum(m.input_tokens for m in per_model),
         output_tokens=sum(m.output_tokens for m in per_model), cost_usd=None if unknown else known,
         known_cost_usd=known, unknown_price=unknown, models=per_model, run_budget_usd=plan.spec.budget_usd,
+        versions=[{"id": v.id, "number": v.number, "ref": v.ref} for v in plan.versions],
     )
 
 

@@ -254,6 +254,12 @@ def get_budget(ctx: Context) -> BudgetStatus | None:
         return budget_status(session, require_project(session, ctx, "prompt.read"))
 
 
+def team_of_project(ctx: Context) -> int:
+    """The team of the context's project, if the actor may start runs there."""
+    with ctx.db.read() as session:
+        return require_project(session, ctx, "run.start")
+
+
 def _require_admin(session: Session, ctx: Context) -> int:
     """The project's team if the actor is an admin or owner there (NotFound for non-members)."""
     team_id = require_project(session, ctx, "prompt.read")

@@ -225,6 +225,23 @@ def resolve_key(ctx: Context, team_id: int, provider: str) -> int:
     return key_id
 
 
+def find_key(ctx: Context, team_id: int, ref: str | int) -> KeyInfo:
+    """A key a run names by id or label: the actor's personal key with that label first, else the team's shared one."""
+    with ctx.db.read() as session:
+        authz.require(session, ctx, team_id, "key.read")
+        query = select(ProviderKey).where(ProviderKey.team_id == team_id)
+        if isinstance(ref, int) or str(ref).isdigit():
+            rows = [session.get(ProviderKey, int(ref))]
+            rows = [r for r in rows if r is not None and r.team_id == team_id]
+        else:
+            rows = session.scalars(query.where(ProviderKey.label == str(ref)).order_by(ProviderKey.id.desc())).all()
+        visible = [r for r in rows if r.owner_user_id in (None, ctx.actor.user_id)]
+        visible.sort(key=lambda r: r.owner_user_id is None)  # personal before shared
+        if not visible:
+            raise NotFoundError(f"no key '{ref}' in this team: see `promptvault keys list`")
+        return _infos(session, visible[:1])[0]
+
+
 def rotate_master(db: Database, keyring: MasterKeyring, actor: Actor | None = None) -> RotationReport:
     """Rewrap every data key and system key under the active master key, a row per transaction; safe to rerun."""
     active = keyring.active_version

@@ -1,0 +1,485 @@
+"""The runner: start a run (plan, estimate, budget, record) and execute it, concurrently, resumably, exactly once.
+
+`start` records a pending run with its versions pinned to numbers, so a resume calls the same versions even
+if a branch moved. `execute` runs it: it takes the run's lock (a `flock` the kernel drops when the process
+dies, so two processes never execute one run), skips the cells the history already holds, opens the
+run's keys (one audited decryption per key per execution), and calls the rest through `providers.complete`
+with the limits, retries, breaker and cache of `resilience` and `response_cache`. Rows are buffered and
+written as Parquet parts every `FLUSH_SECONDS` or `FLUSH_ROWS`, and the run's counters move only after
+their rows are durable: a SIGKILL loses at most the unflushed answers, whose cells are called again on
+resume, and never writes a cell twice.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import fcntl
+import json
+import math
+import os
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+
+from promptvault import history, providers, response_cache, runs, vault
+from promptvault.context import Context
+from promptvault.errors import ConflictError, NotFoundError, ValidationError
+from promptvault.resilience import (MAX_ATTEMPTS, MAX_RETRY_AFTER, CircuitBreaker, Limits, backoff_delay,
+                                    provider_limits)
+from promptvault.run_plan import BudgetStatus, Cell, Estimate, RunPlan, check_budget, estimate, plan_run
+from promptvault.run_spec import ModelSpec, RunSpec
+
+FLUSH_SECONDS = 0.5
+FLUSH_ROWS = 500
+TICK_SECONDS = 0.25
+HEARTBEAT_SECONDS = 5.0
+KEYED_PROVIDERS = {"openai": "OPENAI_API_KEY", "anthropic": "ANTHROPIC_API_KEY",
+                   "openrouter": "OPENROUTER_API_KEY", "gemini": "GEMINI_API_KEY"}
+BUDGET = "budget"
+ProgressCallback = Callable[["RunStats"], None]
+
+
+@dataclass
+class RunStats:
+    """Live counters of one execution, for progress bars; `skipped` cells were finished before it began."""
+
+    run_id: int
+    total: int
+    skipped: int = 0
+    done: int = 0
+    failed: int = 0
+    retrying: int = 0
+    in_flight: int = 0
+    cached: int = 0
+    calls: int = 0  # requests actually sent (attempts), not counting cache hits
+    cost_usd: float = 0.0
+    input_tokens: int = 0
+    output_tokens: int = 0
+    started: float = field(default_factory=time.monotonic)
+    status: str = "running"
+
+    @property
+    def finished_cells(self) -> int:
+        """Cells with a final row, including those from before a resume."""
+        return self.skipped + self.done + self.failed
+
+    @property
+    def eta_seconds(self) -> float | None:
+        """Seconds left at this execution's pace so far; None before the first cell finishes."""
+        new = self.done + self.failed
+        if new == 0:
+            return None
+        elapsed = time.monotonic() - self.started
+        return elapsed / new * max(self.total - self.finished_cells, 0)
+
+
+@dataclass(frozen=True)
+class Prepared:
+    """A planned run before it is recorded: the plan, the estimate and the team's budget (if any)."""
+
+    plan: RunPlan
+    estimate: Estimate
+    budget: BudgetStatus | None
+
+
+@dataclass(frozen=True)
+class Route:
+    """How one model of the run is called: its provider, base URL, key id (vault) and breaker."""
+
+    model: ModelSpec
+    provider: str
+    api_base: str | None
+    key_id: int | None
+
+
+def prepare(ctx: Context, spec: RunSpec) -> Prepared:
+    """Plan and estimate a run and check its keys and budget; nothing is recorded or called."""
+    plan = plan_run(ctx, spec)
+    found = estimate(plan, runs.price_overrides(ctx))
+    budget = check_budget(ctx, found)
+    team_id = runs.team_of_project(ctx)
+    for model in spec.models:
+        route(ctx, team_id, model)  # a missing key is reported now, not as a failed cell per call
+    return Prepared(plan, found, budget)
+
+
+def start(ctx: Context, spec: RunSpec) -> runs.RunInfo:
+    """Record a pending run of the spec, its versions pinned to numbers; refused over budget or without keys."""
+    prepared = prepare(ctx, spec)
+    pinned = spec.model_copy(update={"versions": [v.number for v in prepared.plan.versions]})
+    return runs.create_run(ctx, pinned, prepared.plan, prepared.estimate)
+
+
+def route(ctx: Context, team_id: int, model: ModelSpec) -> Route:
+    """Where a model's calls go and with which stored key (None: no key, or the provider's env variable)."""
+    provider = providers.provider_of(model.model, model.api_base)
+    if model.key is not None:
+        key = vault.find_key(ctx, team_id, model.key)
+        api_base = model.api_base or key.api_base
+        return Route(model, providers.provider_of(model.model, api_base), api_base, key.id)
+    if provider in ("offline", "custom"):
+        return Route(model, provider, model.api_base, None)
+    try:
+        key_id = vault.resolve_key(ctx, team_id, provider)
+    except (NotFoundError, ValidationError):
+        variable = KEYED_PROVIDERS.get(provider)
+        if variable and not os.environ.get(variable):
+            raise ValidationError(f"no '{provider}' key for {model.model}: add one with `promptvault keys add "
+                                  f"{provider}` or on the Keys page (or set {variable})") from None
+        key_id = None  # litellm reads the provider's environment variable, or the provider needs none
+    return Route(model, provider, model.api_base, key_id)
+
+
+@contextlib.contextmanager
+def run_lock(data_dir: Path, run_id: int) -> Iterator[None]:
+    """Hold the run's execution lock; ConflictError if another live process holds it."""
+    folder = Path(data_dir) / "runs"
+    folder.mkdir(parents=True, exist_ok=True)
+    fd = os.open(folder / f"run-{run_id}.lock", os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise ConflictError(f"run {run_id} is being executed by another process") from None
+        yield
+    finally:
+        os.close(fd)  # closing drops the lock
+
+
+def is_locked(data_dir: Path, run_id: int) -> bool:
+    """Whether some live process is executing the run."""
+    try:
+        with run_lock(data_dir, run_id):
+            return False
+    except ConflictError:
+        return True
+
+
+def run_to_end(ctx: Context, run_id: int, data_dir: Path, on_progress: ProgressCallback | None = None) -> runs.RunInfo:
+    """Execute a run in a fresh event loop (the CLI's way); the run's final record."""
+    return asyncio.run(execute(ctx, run_id, data_dir, on_progress))
+
+
+async def execute(ctx: Context, run_id: int, data_dir: Path,
+                  on_progress: ProgressCallback | None = None) -> runs.RunInfo:
+    """Execute (or resume) a run to a final status; a finished run returns at once with zero calls."""
+    info = runs.get_run(ctx, run_id)
+    with run_lock(data_dir, run_id):
+        info = runs.get_run(ctx, run_id)
+        if info.finished:
+            return info
+        execution = _Execution(ctx, info, Path(data_dir), on_progress)
+        await execution.run()
+        return runs.get_run(ctx, run_id)
+
+
+class _Execution:
+    """One execution of a run: its state from start to final status."""
+
+    def __init__(self, ctx: Context, info: runs.RunInfo, data_dir: Path, on_progress: ProgressCallback | None):
+        self.ctx, self.info, self.root, self.on_progress = ctx, info, data_dir, on_progress
+        self.spec = RunSpec.model_validate(info.spec)
+        self.stats = RunStats(info.id, info.total_cells)
+        self.writer = history.HistoryWriter(data_dir)
+        self.buffer: list[dict] = []
+        self.uncounted: list[dict] = []  # rows handed to the writer whose part is not yet written and counted
+        self.prior_cost = 0.0
+        self.flush_soon = asyncio.Event()
+        self.closing = False
+        self.to_cache: list[response_cache.CachedAnswer] = []
+        self.stop_reason: str | None = None  # "cancelled" or a budget message
+        self.stop_event = asyncio.Event()
+        self.breakers: dict[tuple, CircuitBreaker] = {}
+        self.inputs: dict[int, str] = {}
+        self.prices = runs.price_overrides(ctx)
+        self.per_call_estimate = 0.0
+        self.budget_left: float | None = None
+        self.keys: dict[int, str] = {}
+        self.routes: dict[str, Route] = {}
+
+    async def run(self) -> None:
+        """Plan, recount, open keys, call every remaining cell, flush, and give the run its final status."""
+        db = self.ctx.db
+        try:
+            plan = await asyncio.to_thread(plan_run, self.ctx, self.spec)
+            done_keys = await asyncio.to_thread(self._recount)
+        except Exception as exc:  # the run cannot go on (a deleted prompt, a broken dataset): say so on the run
+            await asyncio.to_thread(runs.finish_run, db, self.info.id, "failed", str(exc))
+            raise
+        if not await asyncio.to_thread(runs.mark_started, db, self.info.id):
+            return
+        self._set_budget()
+        with contextlib.ExitStack() as keys:
+            try:
+                self._open_keys(keys)
+            except Exception as exc:
+                await asyncio.to_thread(runs.finish_run, db, self.info.id, "failed", str(exc))
+                raise
+            try:
+                await self._call_all(plan, done_keys)
+            finally:
+                for secret in self.keys.values():
+                    providers.release_key(secret)
+        await self._finish()
+
+    def _recount(self) -> set[str]:
+        """Read what the history already holds for the run; set the counters from it; the finished keys."""
+        frame = history.HistoryReader(self.root).rows(
+            columns=["cell_key", "error", "cost_usd", "input_tokens", "output_tokens"],
+            run_id=self.info.id, team_id=self.info.team_id)
+        failed = frame.filter(frame["error"].is_not_null()).height
+        cost = float(frame["cost_usd"].fill_null(0).sum() or 0.0)
+        tokens = (int(frame["input_tokens"].fill_null(0).sum() or 0), int(frame["output_tokens"].fill_null(0).sum() or 0))
+        runs.set_progress(self.ctx.db, self.info.id, frame.height - failed, failed, cost, tokens)
+        self.stats.skipped, self.prior_cost = frame.height, cost
+        return set(frame["cell_key"].to_list())
+
+    def _set_budget(self) -> None:
+        """The most this execution may spend: the spec's cap and the team's month, less what the run spent."""
+        est = self.info.estimate or {}
+        calls = max(int(est.get("calls") or 0), 1)
+        self.per_call_estimate = float(est.get("known_cost_usd") or 0.0) / calls
+        limits = []
+        if self.spec.budget_usd is not None:
+            limits.append(self.spec.budget_usd - self.prior_cost)
+        status = runs.get_budget(self.ctx)
+        if status is not None:
+            limits.append(status.limit_usd - status.spent_usd)  # this run's prior cost is already in `spent`
+        self.budget_left = min(limits) if limits else None
+
+    def _open_keys(self, stack: contextlib.ExitStack) -> None:
+        """Route every model and decrypt each stored key once for this execution (each decryption audited)."""
+        for model in self.spec.models:
+            found = route(self.ctx, self.info.team_id, model)
+            self.routes[model.label] = found
+            if found.key_id is not None and found.key_id not in self.keys:
+                purpose = f"run {self.info.id}"
+                self.keys[found.key_id] = stack.enter_context(vault.use_key(self.ctx, found.key_id, purpose))
+
+    async def _call_all(self, plan: RunPlan, done_keys: set[str]) -> None:
+        """Run the workers, the flusher and the ticker until the cells run out or the run is stopped."""
+        self.limits = Limits(self.spec.concurrency, provider_limits())
+        self.slots = asyncio.Semaphore(self.spec.concurrency)
+        cells = plan.cells(skip=done_keys)
+        # Twice the concurrency: a cell waiting out a backoff keeps its worker but not its call slot.
+        count = min(self.spec.concurrency * 2, max(plan.total_cells - len(done_keys), 1))
+        workers = [asyncio.create_task(self._worker(cells)) for _ in range(count)]
+        flusher, ticker = asyncio.create_task(self._flusher()), asyncio.create_task(self._ticker())
+        all_workers = asyncio.gather(*workers)
+        stopper = asyncio.create_task(self.stop_event.wait())
+        try:
+            await asyncio.wait([all_workers, stopper], return_when=asyncio.FIRST_COMPLETED)
+            if self.stop_reason is not None and self.stop_reason != BUDGET:  # cancelled or broken: drop in-flight calls
+                for task in workers:
+                    task.cancel()
+            outcomes = await asyncio.gather(*workers, return_exceptions=True)
+            failure = next((o for o in outcomes if isinstance(o, Exception)), None)
+            if failure is not None:
+                raise failure
+        finally:
+            for task in (ticker, stopper):
+                task.cancel()
+            self.closing = True  # the flusher ends after one last flush; never cancelled mid-write
+            self.flush_soon.set()
+            await asyncio.gather(all_workers, ticker, stopper, return_exceptions=True)
+            await flusher
+            await self._flush(final=True)
+
+    async def _worker(self, cells: Iterator[Cell]) -> None:
+        """Take the next cell until none are left or the run stops; one row per cell."""
+        for cell in cells:
+            if self.stop_reason is not None or self._over_budget():
+                return
+            self.stats.in_flight += 1
+            try:
+                row = await self._run_cell(cell)
+            finally:
+                self.stats.in_flight -= 1
+            self._collect(row)
+
+    def _over_budget(self) -> bool:
+        """Stop dispatching when what is spent plus what is in flight would pass the budget."""
+        if self.budget_left is None:
+            return False
+        expected = self.stats.cost_usd + (self.stats.in_flight + 1) * self.per_call_estimate
+        if expected <= self.budget_left + 1e-12:
+            return False
+        self.stop_reason = self.stop_reason or BUDGET
+        self.stop_event.set()
+        return True
+
+    async def _run_cell(self, cell: Cell) -> dict:
+        """One cell's final outcome as a history row: cached, answered, or failed after its attempts."""
+        started_at = datetime.now(timezone.utc)
+        found = self.routes[cell.model.label]
+        cache_key = None
+        if self._cacheable(cell) and found.provider != "offline":
+            cache_key = response_cache.cache_key(self.info.team_id, cell.model.label, cell.messages, cell.version.params)
+            hit = await asyncio.to_thread(response_cache.lookup, self.ctx.db, cache_key)
+            if hit is not None:
+                return self._row(cell, found, started_at, 0, cached=hit)
+        breaker = self.breakers.setdefault((found.provider, found.key_id, found.api_base), CircuitBreaker())
+        gate = self.limits.gate(found.provider)
+        attempts = 0
+        while True:
+            if not breaker.allow():
+                error = providers.ProviderCallError(
+                    "circuit_open", f"not called: {found.provider} failed repeatedly ({breaker.last_error})")
+                return self._row(cell, found, started_at, attempts, error=error)
+            attempts += 1
+            await gate.wait_turn()
+            try:
+                async with self.slots, gate.limit:
+                    self.stats.calls += 1
+                    completion = await providers.complete(
+                        cell.model.model, cell.messages, cell.version.params, api_key=self.keys.get(found.key_id),
+                        api_base=found.api_base, timeout=self.spec.timeout, prices=self.prices)
+            except providers.ProviderCallError as error:
+                breaker.record_failure(error.kind, error.message)
+                if error.kind == "rate_limit" and error.retry_after:
+                    gate.pause(error.retry_after)
+                if not error.retryable or attempts >= MAX_ATTEMPTS or (error.retry_after or 0) > MAX_RETRY_AFTER:
+                    return self._row(cell, found, started_at, attempts, error=error)
+                await self._back_off(attempts, error.retry_after)
+                continue
+            breaker.record_success()
+            if cache_key is not None:
+                self.to_cache.append(response_cache.CachedAnswer(
+                    cache_key, cell.model.label, completion.output, completion.finish_reason,
+                    completion.input_tokens, completion.output_tokens))
+            return self._row(cell, found, started_at, attempts, completion=completion)
+
+    def _cacheable(self, cell: Cell) -> bool:
+        """Whether a cell may use the cache: as the spec says, else when its temperature is 0."""
+        return self.spec.cache if self.spec.cache is not None else cell.version.params.get("temperature") == 0
+
+    async def _back_off(self, attempts: int, retry_after: float | None) -> None:
+        """Wait before the next attempt, counted as retrying."""
+        self.stats.retrying += 1
+        try:
+            await asyncio.sleep(backoff_delay(attempts, retry_after))
+        finally:
+            self.stats.retrying -= 1
+
+    def _row(self, cell: Cell, found: Route, started_at: datetime, attempts: int, *,
+             completion: providers.Completion | None = None, error: providers.ProviderCallError | None = None,
+             cached: response_cache.CachedAnswer | None = None) -> dict:
+        """The history row of a cell's final outcome."""
+        finished = datetime.now(timezone.utc)
+        row = {
+            "run_id": self.info.id, "cell_key": cell.cell_key, "prompt_id": self.info.prompt_id,
+            "version_id": cell.version.id, "model": cell.model.label, "provider": found.provider,
+            "rendered_input": self._input_json(cell), "attempts": attempts, "cache_hit": cached is not None,
+            "team_id": self.info.team_id, "project_id": self.info.project_id, "user_id": self.ctx.actor.user_id,
+            "started_at": started_at, "finished_at": finished, "cost_usd": 0.0,
+        }
+        if completion is not None:
+            row.update(output=completion.output, finish_reason=completion.finish_reason,
+                       latency_ms=completion.latency_ms, ttft_ms=completion.ttft_ms,
+                       input_tokens=completion.input_tokens, output_tokens=completion.output_tokens,
+                       cost_usd=completion.cost_usd)
+        elif cached is not None:
+            row.update(output=cached.output, finish_reason=cached.finish_reason,
+                       latency_ms=(finished - started_at).total_seconds() * 1000,
+                       input_tokens=cached.input_tokens, output_tokens=cached.output_tokens)
+        else:
+            row.update(error=error.message, error_kind=error.kind,
+                       latency_ms=(finished - started_at).total_seconds() * 1000)
+        return row
+
+    def _input_json(self, cell: Cell) -> str:
+        """The rendered messages as JSON, serialised once per version × case."""
+        key = id(cell.messages)
+        if key not in self.inputs:
+            self.inputs[key] = json.dumps(cell.messages, ensure_ascii=False)
+        return self.inputs[key]
+
+    def _collect(self, row: dict) -> None:
+        """Buffer a finished cell's row and count it."""
+        self.buffer.append(row)
+        stats = self.stats
+        if row.get("error") is None:
+            stats.done += 1
+        else:
+            stats.failed += 1
+        stats.cached += bool(row["cache_hit"])
+        stats.cost_usd += row["cost_usd"]
+        stats.input_tokens += row.get("input_tokens") or 0
+        stats.output_tokens += row.get("output_tokens") or 0
+        if len(self.buffer) >= FLUSH_ROWS:
+            self.flush_soon.set()
+
+    async def _flusher(self) -> None:
+        """Flush every FLUSH_SECONDS (or sooner when the buffer fills), and watch for a cancel request."""
+        beat = time.monotonic()
+        while not self.closing:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self.flush_soon.wait(), FLUSH_SECONDS)
+            self.flush_soon.clear()
+            try:
+                cancel = await self._flush()
+            except Exception as exc:  # noqa: BLE001 - the history cannot be written: stop calling (rows are kept)
+                self.stop_reason = f"stopped: the history could not be written ({exc})"
+                self.stop_event.set()
+                return
+            if cancel is None and time.monotonic() - beat > HEARTBEAT_SECONDS:
+                cancel = await asyncio.to_thread(runs.heartbeat, self.ctx.db, self.info.id)
+            if cancel is not None:
+                beat = time.monotonic()
+            if cancel:
+                self.stop_reason = "cancelled"
+                self.stop_event.set()
+
+    async def _flush(self, final: bool = False) -> bool | None:
+        """Write buffered rows as a part, then count them on the run; whether a cancel was asked (None: nothing)."""
+        if not self.buffer and not final:
+            return None
+        rows, self.buffer = self.buffer, []
+        answers, self.to_cache = self.to_cache, []
+        progress = await asyncio.to_thread(self._persist, rows, answers)
+        return progress.cancel_requested
+
+    def _persist(self, rows: list[dict], answers: list) -> runs.Progress:
+        """Durable rows first, then the run's counters and the cache (a crash between leaves a recount)."""
+        if rows:
+            self.writer.append(rows)
+            self.uncounted.extend(rows)
+        self.writer.flush()  # on failure the writer keeps the rows for the next flush, and they stay uncounted
+        rows, self.uncounted = self.uncounted, []
+        failed = sum(1 for r in rows if r.get("error") is not None)
+        cost = math.fsum(r["cost_usd"] for r in rows)
+        tokens = (sum(r.get("input_tokens") or 0 for r in rows), sum(r.get("output_tokens") or 0 for r in rows))
+        progress = runs.record_progress(self.ctx.db, self.info.id, len(rows) - failed, failed, cost, tokens)
+        if answers:
+            response_cache.store(self.ctx.db, self.info.team_id, answers)
+        return progress
+
+    async def _ticker(self) -> None:
+        """Report progress to the callback a few times a second."""
+        while True:
+            self._report()
+            await asyncio.sleep(TICK_SECONDS)
+
+    def _report(self) -> None:
+        """Call the progress callback, if any."""
+        if self.on_progress is not None:
+            self.on_progress(self.stats)
+
+    async def _finish(self) -> None:
+        """Give the run its final status and report the last progress."""
+        left = self.info.total_cells - self.stats.finished_cells
+        if self.stop_reason == "cancelled":
+            status, error = "cancelled", None
+        elif self.stop_reason == BUDGET:
+            spent = self.prior_cost + self.stats.cost_usd
+            status, error = "failed", f"stopped before exceeding the budget: ${spent:,.4f} spent, {left} cells not run"
+        elif self.stop_reason is not None:
+            status, error = "failed", self.stop_reason
+        else:
+            status, error = "done", None
+        await asyncio.to_thread(runs.finish_run, self.ctx.db, self.info.id, status, error)
+        self.stats.status = status
+        self._report()
