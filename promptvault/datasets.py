@@ -23,6 +23,7 @@ from promptvault.store.tables import Dataset, TestCase, User, utcnow
 
 MAX_DESCRIPTION_CHARS = 2_000
 MAX_MISSING_LISTED = 5  # further missing variables named in a refusal after the first
+VARIABLES_SAMPLE = 200  # cases read to list a dataset's variables (imports give every case the same columns)
 KEEP: Any = object()  # update_case: leave the expected output as it is
 
 
@@ -38,6 +39,7 @@ class DatasetInfo:
     created_at: datetime
     updated_at: datetime
     imported: int = 0
+    variables: list[str] = field(default_factory=list)  # the names its first VARIABLES_SAMPLE cases use
 
 
 @dataclass(frozen=True)
@@ -260,6 +262,14 @@ def _infos(session: Session, datasets: list[Dataset]) -> list[DatasetInfo]:
     creators = dict(session.execute(select(User.id, User.email).where(User.id.in_({d.created_by for d in datasets}))).all())
     return [
         DatasetInfo(id=d.id, name=d.name, description=d.description, cases=counts.get(d.id, 0),
-                    created_by=creators.get(d.created_by, ""), created_at=d.created_at, updated_at=d.updated_at)
+                    created_by=creators.get(d.created_by, ""), created_at=d.created_at, updated_at=d.updated_at,
+                    variables=_variable_names(session, d.id))
         for d in datasets
     ]
+
+
+def _variable_names(session: Session, dataset_id: int) -> list[str]:
+    """The variable names of a dataset's first cases, in first-seen order."""
+    rows = session.scalars(select(TestCase.variables).where(TestCase.dataset_id == dataset_id)
+                           .order_by(TestCase.position).limit(VARIABLES_SAMPLE))
+    return list(dict.fromkeys(name for variables in rows for name in variables))
