@@ -20,6 +20,7 @@ setup: $(VENV)/.installed
 
 run: setup
 	$(BIN)/promptvault init
+	@if [ "$(DEMO)" != 0 ]; then $(BIN)/promptvault demo --if-empty || true; fi  # examples in an empty project; DEMO=0 skips
 	$(BIN)/promptvault serve --port $(PORT)
 
 test: setup

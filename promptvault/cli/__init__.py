@@ -42,10 +42,12 @@ def main(click_ctx: click.Context, as_user: str | None) -> None:
 
 def _register() -> None:
     """Attach the command groups (imported here so each module stays about one concept)."""
-    from promptvault.cli import accounts, admin, audit, datasets, keys, prompts
+    from promptvault.cli import accounts, admin, audit, datasets, demo, keys, prompts
+    from promptvault.cli import runs as run_commands
 
     for command in (admin.init, admin.serve, admin.db, prompts.prompt, accounts.users, accounts.teams,
-                    accounts.members, keys.keys, audit.audit, datasets.dataset):
+                    accounts.members, keys.keys, audit.audit, datasets.dataset,
+                    run_commands.run_cmd, run_commands.runs_group, demo.demo):
         main.add_command(command)
 
 
