@@ -96,19 +96,18 @@ class Route:
 
 
 def prepare(ctx: Context, spec: RunSpec) -> Prepared:
-    """Plan and estimate a run and check its keys and budget; nothing is recorded or called."""
+    """Plan and estimate a run and check its budget (not its keys); nothing is recorded or called."""
     plan = plan_run(ctx, spec)
     found = estimate(plan, runs.price_overrides(ctx))
-    budget = check_budget(ctx, found)
-    team_id = runs.team_of_project(ctx)
-    for model in spec.models:
-        route(ctx, team_id, model)  # a missing key is reported now, not as a failed cell per call
-    return Prepared(plan, found, budget)
+    return Prepared(plan, found, check_budget(ctx, found))
 
 
 def start(ctx: Context, spec: RunSpec) -> runs.RunInfo:
     """Record a pending run of the spec, its versions pinned to numbers; refused over budget or without keys."""
     prepared = prepare(ctx, spec)
+    team_id = runs.team_of_project(ctx)
+    for model in spec.models:
+        route(ctx, team_id, model)  # a missing key is reported now, not as a failed cell per call
     pinned = spec.model_copy(update={"versions": [v.number for v in prepared.plan.versions]})
     return runs.create_run(ctx, pinned, prepared.plan, prepared.estimate)
 
