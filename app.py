@@ -12,6 +12,7 @@ from ui.components import sidebar
 
 # An emoji favicon is drawn in the browser; a ":material/...:" one would be fetched from fonts.gstatic.com.
 st.set_page_config(page_title="PromptVault", page_icon="🗂️", layout="wide")
+session.executor()  # created once per process on the first script run: runs a restart interrupted resume now
 
 
 def page(name: str, title: str, icon: str, default: bool = False) -> st.Page:
@@ -27,7 +28,8 @@ else:
     role = getattr(sidebar.show(actor, key="pv.sidebar"), "role", None)
     pages = []
     if can(role, "prompt.read"):
-        pages += [page("library", "Library", "library_books", default=True), page("editor", "Editor", "edit_note")]
+        pages += [page("library", "Library", "library_books", default=True), page("editor", "Editor", "edit_note"),
+                  page("compare", "Compare", "compare"), page("datasets", "Datasets", "dataset")]
     if can(role, "key.read"):
         pages.append(page("keys", "Keys", "key"))
     pages.append(page("team", "Team", "group", default=not pages))  # a user in no team can still create one

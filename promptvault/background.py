@@ -113,7 +113,17 @@ class BackgroundExecutor:
             await asyncio.sleep(SWEEP_SECONDS)
 
     def stop(self) -> None:
-        """Stop the loop (runs in progress stay active in the store and resume on the next start)."""
+        """Cancel what runs on the loop and stop it (unfinished runs stay active and resume on the next start)."""
+        async def cancel_all() -> None:
+            tasks = [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+
+        try:
+            asyncio.run_coroutine_threadsafe(cancel_all(), self.loop).result(timeout=10)
+        except (concurrent.futures.TimeoutError, RuntimeError):
+            pass  # a loop already stopped, or a task slow to let go: the daemon thread ends with the process
         self.loop.call_soon_threadsafe(self.loop.stop)
         self._thread.join(timeout=5)
 
@@ -125,3 +135,12 @@ def executor_for(workspace: Workspace) -> BackgroundExecutor:
         if key not in _executors:
             _executors[key] = BackgroundExecutor(workspace)
         return _executors[key]
+
+
+def stop_all() -> None:
+    """Stop every executor of this process (tests; a clean shutdown)."""
+    with _executors_lock:
+        executors = list(_executors.values())
+        _executors.clear()
+    for executor in executors:
+        executor.stop()

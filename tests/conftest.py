@@ -73,6 +73,9 @@ def app_ctx(tmp_path, monkeypatch):
     st.cache_resource.clear()  # no workspace of an earlier test survives
     ws = open_workspace(load_settings())
     yield ws.local_context()
+    from promptvault import background
+
+    background.stop_all()  # the app starts a run executor per workspace: none outlives its test
     st.cache_resource.clear()
     ws.db.dispose()
 

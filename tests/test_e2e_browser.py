@@ -231,6 +231,63 @@ def test_e2e_first_run_then_an_editor_is_not_offered_the_key_admin_actions(serve
     assert CANARY not in page.content()
 
 
+def test_e2e_compare_runs_offline_echo_and_a_fake_provider_in_the_background(server, browser_page, tmp_path):
+    from playwright.sync_api import expect
+
+    from promptvault.testing.fake_provider import FakeConfig, FakeProvider
+
+    page, shots = browser_page
+    page.goto(server)
+    set_up_admin(page)
+    seed_prompt_and_dataset(tmp_path / "data")
+    with FakeProvider(FakeConfig(latency=0.2)) as fake:
+        page.get_by_test_id("stSidebarNav").get_by_role("link", name="Compare").click()
+        expect(page.get_by_role("heading", name="Compare")).to_be_visible()
+        settled(page)
+        models = page.get_by_role("textbox", name="Models (one per line)")
+        models.fill("offline/echo\nfake-model")
+        models.press("Control+Enter")  # a text area sends its value on blur or Ctrl+Enter
+        settled(page)
+        base_url = page.get_by_role("textbox", name="OpenAI-compatible base URL (optional)")
+        base_url.fill(fake.base_url)
+        base_url.press("Enter")
+        settled(page)
+        page.get_by_role("button", name="Estimate").click()
+        expect(page.get_by_text("Estimate: 4 calls")).to_be_visible(timeout=60_000)  # the first non-echo model imports litellm
+        settled(page)
+        page.screenshot(path=shots / "1-compare-estimate.png")
+        page.get_by_role("button", name="Start run").click()
+        matrix = page.locator(".pv-matrix")
+        expect(matrix.locator("tfoot")).to_contain_text("2 calls", timeout=60_000)
+        settled(page)
+        expect(matrix).to_contain_text("[offline echo, not a real model] Hello Ada!")
+        expect(matrix).to_contain_text("fake-model: Hello Ada!")
+        expect(matrix).to_contain_text("<b>Bob</b>")  # model output shown as text, not markup
+        expect(page).to_have_url(re.compile(r"[?&]run=1"))
+        assert fake.calls("fake-model") == 2
+    matrix.scroll_into_view_if_needed()
+    page.screenshot(path=shots / "2-compare-matrix.png", full_page=True)
+
+
+def seed_prompt_and_dataset(data_dir: Path) -> None:
+    """As the admin, in the server's own workspace: prompt 'greet' v1 and dataset 'people' with two cases."""
+    from promptvault import datasets, library, versioning
+    from promptvault.config import Settings
+    from promptvault.workspace import open_workspace
+
+    ws = open_workspace(Settings(data_dir=data_dir, database_url=f"sqlite:///{data_dir / 'promptvault.db'}",
+                                 master_key=None))
+    try:
+        ctx = ws.context_for(ADMIN)
+        library.create_prompt(ctx, "greet", description="Says hello")
+        versioning.commit(ctx, "greet", "Hello {{ who }}!", None, "first")
+        datasets.create_dataset(ctx, "people")
+        datasets.add_case(ctx, "people", {"who": "Ada"})
+        datasets.add_case(ctx, "people", {"who": "<b>Bob</b>"})
+    finally:
+        ws.db.dispose()
+
+
 def set_up_admin(page) -> None:
     """Create the first admin on the first-run page and wait for the app to open."""
     from playwright.sync_api import expect

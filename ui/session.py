@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-from promptvault import accounts, teams
+from promptvault import accounts, background, teams
 from promptvault.config import load_settings
 from promptvault.context import Actor, Context
 from promptvault.teams import TeamInfo
@@ -29,6 +29,11 @@ def workspace() -> Workspace:
 def _open(data_dir: str, database_url: str, _settings) -> Workspace:
     """Open a workspace; keyed on where it lives so a changed environment opens a new one (never on secrets)."""
     return open_workspace(_settings)
+
+
+def executor() -> background.BackgroundExecutor:
+    """The process's run executor for the workspace (created, and interrupted runs resumed, on first use)."""
+    return background.executor_for(workspace())
 
 
 def needs_setup() -> bool:
