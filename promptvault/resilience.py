@@ -1,8 +1,8 @@
 """How the runner survives providers: backoff with jitter, a circuit breaker per provider and key, and limits.
 
 Retries belong to the runner alone (litellm's are off). A retry waits an exponentially growing, fully
-jittered delay, and never less than the provider's Retry-After. Rate limits pause the whole provider, not
-just the call that was told to wait. The breaker opens after consecutive failures that mean "down"
+jittered delay, and never less than the provider's Retry-After. A Retry-After of a second or more (a
+quota window, not per-request pacing) pauses the whole provider, not just the call that was told to wait. The breaker opens after consecutive failures that mean "down"
 (server errors, timeouts, connection failures, auth), so the rest of a dead provider's cells fail fast;
 after a cool-down one probe call may try again. Rate limits never open it: a busy provider is not dead.
 """
@@ -19,9 +19,10 @@ from dataclasses import dataclass, field
 from promptvault.errors import ConfigurationError
 
 MAX_ATTEMPTS = 4
-BASE_DELAY = 0.5
+BASE_DELAY = 0.25
 MAX_DELAY = 20.0
 MAX_RETRY_AFTER = 60.0  # a provider asking for more is treated as down for this attempt
+PAUSE_PROVIDER_AFTER = 1.0  # a Retry-After this long pauses every call to the provider; shorter ones pace one call
 BREAKER_THRESHOLD = 5
 BREAKER_COOLDOWN = 30.0
 BREAKER_KINDS = frozenset({"server", "timeout", "connection", "auth", "broken_response"})

@@ -27,8 +27,8 @@ from pathlib import Path
 from promptvault import history, providers, response_cache, runs, vault
 from promptvault.context import Context
 from promptvault.errors import ConflictError, NotFoundError, ValidationError
-from promptvault.resilience import (MAX_ATTEMPTS, MAX_RETRY_AFTER, CircuitBreaker, Limits, backoff_delay,
-                                    provider_limits)
+from promptvault.resilience import (MAX_ATTEMPTS, MAX_RETRY_AFTER, PAUSE_PROVIDER_AFTER, CircuitBreaker, Limits,
+                                    backoff_delay, provider_limits)
 from promptvault.run_plan import BudgetStatus, Cell, Estimate, RunPlan, check_budget, estimate, plan_run
 from promptvault.run_spec import ModelSpec, RunSpec
 
@@ -338,7 +338,7 @@ class _Execution:
                         api_base=found.api_base, timeout=self.spec.timeout, prices=self.prices)
             except providers.ProviderCallError as error:
                 breaker.record_failure(error.kind, error.message)
-                if error.kind == "rate_limit" and error.retry_after:
+                if error.kind == "rate_limit" and (error.retry_after or 0) >= PAUSE_PROVIDER_AFTER:
                     gate.pause(error.retry_after)
                 if not error.retryable or attempts >= MAX_ATTEMPTS or (error.retry_after or 0) > MAX_RETRY_AFTER:
                     return self._row(cell, found, started_at, attempts, error=error)
