@@ -16,6 +16,7 @@ Exit status 1 when a target is MISSed on a full run; `--quick` shrinks every siz
 
 import argparse
 import asyncio
+import contextlib
 import cProfile
 import io
 import json
@@ -39,7 +40,10 @@ sys.path.insert(0, str(ROOT))  # run as a script from any folder
 os.environ["LITELLM_LOCAL_MODEL_COST_MAP"] = "True"  # before litellm is imported: no network for the price map
 
 import litellm  # noqa: E402
+from litellm.litellm_core_utils.litellm_logging import Logging  # noqa: E402
 from litellm.litellm_core_utils.logging_worker import GLOBAL_LOGGING_WORKER  # noqa: E402
+
+LITELLM_PRICING = Logging.response_cost_calculator  # as installed, before promptvault.providers turns it off
 
 from promptvault import datasets, history, library, runner, runs, versioning  # noqa: E402
 from promptvault.config import load_settings  # noqa: E402
@@ -193,6 +197,17 @@ class Ours:
         self.ws.db.dispose()
 
 
+@contextlib.contextmanager
+def litellm_as_installed():
+    """Bare litellm keeps its own per-call pricing, which our provider adapter switches off for its calls."""
+    ours = Logging.response_cost_calculator
+    Logging.response_cost_calculator = LITELLM_PRICING
+    try:
+        yield
+    finally:
+        Logging.response_cost_calculator = ours
+
+
 def drain_litellm_logging() -> None:
     """Run litellm's queued logging callbacks (its per-call bookkeeping) to the end, in a loop of their own."""
     asyncio.run(GLOBAL_LOGGING_WORKER.flush())
@@ -228,11 +243,12 @@ def bare(base_url: str, calls: int, concurrency: int, pooled: bool = False) -> O
         await asyncio.gather(*(worker() for _ in range(concurrency)))
         return ok
 
-    wall, cpu = time.perf_counter(), time.process_time()
-    results = asyncio.run(pool() if pooled else gather())
-    wall = time.perf_counter() - wall
-    drain_litellm_logging()
-    cpu = time.process_time() - cpu
+    with litellm_as_installed():
+        wall, cpu = time.perf_counter(), time.process_time()
+        results = asyncio.run(pool() if pooled else gather())
+        wall = time.perf_counter() - wall
+        drain_litellm_logging()
+        cpu = time.process_time() - cpu
     return Outcome(wall, cpu, sum(results), calls - sum(results), calls)
 
 
