@@ -303,6 +303,12 @@ def visible_parts(folder: Path) -> list[Path]:
     raise OSError(f"history partition {folder} keeps changing; try again")
 
 
+def partitions(root: Path, team_id: int | None = None, since: date | None = None,
+               until: date | None = None) -> list[tuple[int, date, Path]]:
+    """Every raw partition as (team id, day, folder), pruned by team and day range."""
+    return _partitions(root, team_id, since, until)
+
+
 def list_parts(root: Path, team_id: int | None = None, since: date | None = None,
                until: date | None = None) -> list[Path]:
     """Every visible part under root, pruned by team and day range."""
@@ -426,6 +432,30 @@ def _merge(folder: Path, team_id: int, day: date, group: list[Path], hook: Hook)
 
 
 
+def drop_partition(root: Path, team_id: int, day: date,
+                   before: Callable[[list[Path]], None] | None = None) -> int:
+    """Delete one partition's visible parts under its compaction lock, `before(parts)` first; rows deleted."""
+    folder = Path(root) / "history" / f"team={int(team_id)}" / f"day={day.isoformat()}"
+    if not folder.is_dir():
+        return 0
+    with _partition_lock(folder):
+        _finish_markers(folder)
+        _sweep_temps(folder)
+        parts = visible_parts(folder)
+        if before is not None:
+            before(parts)
+        rows = sum(pq.read_metadata(p).num_rows for p in parts)
+        for part in parts:
+            part.unlink()
+        _fsync_dir(folder)
+    try:  # a writer's temp file may still be there: then the folder stays
+        (folder / ".compact.lock").unlink(missing_ok=True)
+        folder.rmdir()
+    except OSError:
+        pass
+    return rows
+
+
 def check_column(name: str) -> str:
     """A column name from ALLOWED_COLUMNS, quoted for SQL; anything else is a ValidationError."""
     if not isinstance(name, str) or name not in ALLOWED_COLUMNS:
@@ -460,6 +490,21 @@ class HistoryReader:
     def connect(self, team_id: int | None = None, since: date | None = None,
                 until: date | None = None) -> duckdb.DuckDBPyConnection:
         """A locked-down DuckDB connection with a `history` view over the visible parts (optionally pruned)."""
+        con = self._locked()
+        self.refresh(con, team_id, since, until)
+        return con
+
+    def connect_parts(self, parts: list[Path]) -> duckdb.DuckDBPyConnection:
+        """A locked-down DuckDB connection whose `history` view reads exactly `parts` (each inside the folder)."""
+        for p in parts:
+            if not Path(p).resolve().is_relative_to(self.base):
+                raise ValidationError(f"history part outside the history folder: {p}")
+        con = self._locked()
+        con.execute(f"CREATE OR REPLACE TEMP VIEW history AS {_source_sql(list(parts))}")
+        return con
+
+    def _locked(self) -> duckdb.DuckDBPyConnection:
+        """DuckDB that reads only the history folder: no other files, no network, no extensions, config locked."""
         con = duckdb.connect(":memory:", config={
             "autoload_known_extensions": False, "autoinstall_known_extensions": False,
             "allow_community_extensions": False, "python_enable_replacements": False})
@@ -468,7 +513,6 @@ class HistoryReader:
         con.execute("SET allowed_directories = ?", [[str(self.base) + os.sep]])
         con.execute("SET enable_external_access = false")
         con.execute("SET lock_configuration = true")
-        self.refresh(con, team_id, since, until)
         return con
 
     def refresh(self, con: duckdb.DuckDBPyConnection, team_id: int | None = None,

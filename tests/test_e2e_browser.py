@@ -8,6 +8,7 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 import urllib.request
 from pathlib import Path
@@ -267,6 +268,46 @@ def test_e2e_compare_runs_offline_echo_and_a_fake_provider_in_the_background(ser
         assert fake.calls("fake-model") == 2
     matrix.scroll_into_view_if_needed()
     page.screenshot(path=shots / "2-compare-matrix.png", full_page=True)
+
+
+def test_e2e_analytics_charts_the_demo_run(server, browser_page, tmp_path):
+    from playwright.sync_api import expect
+
+    page, shots = browser_page
+    page.goto(server)
+    set_up_admin(page)
+    fill_demo(tmp_path / "data")
+    page.get_by_test_id("stSidebarNav").get_by_role("link", name="Analytics").click()
+    expect(page.get_by_role("heading", name="Analytics")).to_be_visible()
+    settled(page)
+    expect(page.get_by_test_id("stMetric").first).to_be_visible()
+    charts = page.locator(".js-plotly-plot")
+    expect(charts.first.locator("svg.main-svg").first).to_be_visible()  # drawn by the plotly.js Streamlit ships
+    expect(charts.first).to_contain_text("offline/echo")
+    steady(charts.first)
+    page.screenshot(path=shots / "1-analytics.png", full_page=True)
+    page.get_by_role("tab", name="Latency").click()
+    expect(page.locator(".js-plotly-plot:visible").first).to_be_visible()
+    page.get_by_text("Percentile numbers").click()
+    expect(page.get_by_role("button", name="Download CSV").first).to_be_visible()
+    steady(page.locator(".js-plotly-plot:visible").first)
+    page.screenshot(path=shots / "2-analytics-latency.png", full_page=True)
+
+
+def fill_demo(data_dir: Path) -> None:
+    """As the admin, in the server's own workspace: the demo's prompts, dataset and finished offline run."""
+    from promptvault import demo
+    from promptvault.config import Settings
+    from promptvault.workspace import open_workspace
+
+    ws = open_workspace(Settings(data_dir=data_dir, database_url=f"sqlite:///{data_dir / 'promptvault.db'}",
+                                 master_key=None))
+    try:  # in a thread of its own: the run's event loop cannot start inside Playwright's
+        filling = threading.Thread(target=demo.fill, args=(ws.context_for(ADMIN), data_dir))
+        filling.start()
+        filling.join(timeout=START_TIMEOUT)
+    finally:
+        ws.db.dispose()
 
 
 def seed_prompt_and_dataset(data_dir: Path) -> None:

@@ -42,12 +42,13 @@ def main(click_ctx: click.Context, as_user: str | None) -> None:
 
 def _register() -> None:
     """Attach the command groups (imported here so each module stays about one concept)."""
-    from promptvault.cli import accounts, admin, audit, datasets, demo, keys, prompts
+    from promptvault.cli import accounts, admin, analytics, audit, datasets, demo, keys, prompts
     from promptvault.cli import runs as run_commands
 
     for command in (admin.init, admin.serve, admin.db, prompts.prompt, accounts.users, accounts.teams,
                     accounts.members, keys.keys, audit.audit, datasets.dataset,
-                    run_commands.run_cmd, run_commands.runs_group, demo.demo):
+                    run_commands.run_cmd, run_commands.runs_group, demo.demo, analytics.stats, analytics.export,
+                    analytics.history_group):
         main.add_command(command)
 
 
