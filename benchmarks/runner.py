@@ -64,8 +64,8 @@ class Sizes:
     memory_concurrency: int
 
 
-FULL = Sizes(calls=2_000, concurrency=100, latency=1.0, repeats=3, memory_calls=100_000, memory_concurrency=200)
-QUICK = Sizes(calls=200, concurrency=50, latency=0.2, repeats=1, memory_calls=1_000, memory_concurrency=50)
+FULL = Sizes(calls=2_000, concurrency=100, latency=1.0, repeats=3, memory_calls=20_000, memory_concurrency=200)
+QUICK = Sizes(calls=200, concurrency=50, latency=0.2, repeats=1, memory_calls=300, memory_concurrency=50)
 ERRORS = {"429": 0.025, "500": 0.025}
 RETRY_AFTER = 0.1
 IDEAL_TARGET, BARE_TARGET = 1.10, 1.05
