@@ -29,6 +29,8 @@ test: setup
 bench: setup
 	$(BIN)/python benchmarks/versioning.py
 	$(BIN)/python benchmarks/vault.py
+	$(BIN)/python benchmarks/runner.py
+	$(BIN)/python benchmarks/analytics.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache

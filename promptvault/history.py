@@ -16,6 +16,9 @@ A crash before 3 leaves the old parts visible (a re-run deletes the orphan marke
 after 3 leaves the new part visible (a re-run deletes the listed old parts and the marker). Either way the
 next ``compact`` finishes the job, and no reader ever counts a row twice or misses one.
 
+Every change of a team's visible parts (a flush, a compaction, a drop) then rewrites the team's
+``.generation`` token, so a reader that cached a listing revalidates it with one small read.
+
 Readers list a partition until two listings agree, apply the markers, and give DuckDB the resulting list
 of files (never a glob of its own); if a compaction deletes a listed part before DuckDB opens it, the query
 is retried on a fresh listing. DuckDB runs with external access off except for the history folder, with
@@ -28,9 +31,11 @@ import fcntl
 import json
 import os
 import re
+import sys
 import threading
 import time
 import uuid
+from collections import OrderedDict
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -65,6 +70,7 @@ _PART_RE = re.compile(r"^part-[0-9a-f]{16}-[0-9a-f]{16}\.parquet$")
 _MARKER_RE = re.compile(r"^_compacted-(part-[0-9a-f]{16}-[0-9a-f]{16}\.parquet)\.json$")
 _TEAM_RE = re.compile(r"^team=(\d+)$")
 _DAY_RE = re.compile(r"^day=(\d{4}-\d{2}-\d{2})$")
+GENERATION_FILE = ".generation"  # per team folder; rewritten whenever the team's visible parts change
 _DUCK_TYPES = {"int64": "BIGINT", "int32": "INTEGER", "string": "VARCHAR", "double": "DOUBLE",
                "bool": "BOOLEAN", "timestamp[us, tz=UTC]": "TIMESTAMPTZ", "date32[day]": "DATE"}
 
@@ -224,6 +230,9 @@ class HistoryWriter:
                     done = {(w.team_id, w.day) for w in written}
                     self._pending = [_without(table, done)]
                     raise
+                finally:
+                    if written:
+                        bump_generation(self.root, written[-1].team_id)
             return written
 
     def _write(self, team_id: int, day: date, table: pa.Table) -> WrittenPart:
@@ -236,6 +245,27 @@ class HistoryWriter:
             (folder / f".{name}.tmp").unlink(missing_ok=True)
             raise
         return WrittenPart(_publish(tmp, name), team_id, day, table.num_rows)
+
+
+def bump_generation(root: Path, team_id: int) -> None:
+    """Record that the team's visible parts changed (after the change), so cached readers look again."""
+    folder = Path(root) / "history" / f"team={int(team_id)}"
+    if not folder.is_dir():
+        return
+    tmp = folder / f".{GENERATION_FILE}-{uuid.uuid4().hex}.tmp"
+    tmp.write_text(uuid.uuid4().hex)
+    os.replace(tmp, folder / GENERATION_FILE)
+
+
+def generation(root: Path, team_id: int) -> str | None:
+    """The team's current generation token (None before its first part); it changes on every flush,
+    compaction or drop, so an unchanged token means the visible parts are those seen with it.
+
+    Read the token before listing: a change published after the read then shows as a new token."""
+    try:
+        return (Path(root) / "history" / f"team={int(team_id)}" / GENERATION_FILE).read_text()
+    except FileNotFoundError:
+        return None
 
 
 def _partition_keys(table: pa.Table) -> list[tuple[int, date]]:
@@ -325,8 +355,13 @@ def compact(root: Path, team_id: int | None = None, day: date | None = None, min
         with _partition_lock(folder):
             _finish_markers(folder)
             _sweep_temps(folder)
-            for group in _groups(visible_parts(folder), min_parts, target_rows):
-                written.append(_merge(folder, t, d, group, hook))
+            before = len(written)
+            try:
+                for group in _groups(visible_parts(folder), min_parts, target_rows):
+                    written.append(_merge(folder, t, d, group, hook))
+            finally:
+                if len(written) > before or sys.exc_info()[0] is not None:
+                    bump_generation(root, t)
     return written
 
 
@@ -445,9 +480,12 @@ def drop_partition(root: Path, team_id: int, day: date,
         if before is not None:
             before(parts)
         rows = sum(pq.read_metadata(p).num_rows for p in parts)
-        for part in parts:
-            part.unlink()
-        _fsync_dir(folder)
+        try:
+            for part in parts:
+                part.unlink()
+            _fsync_dir(folder)
+        finally:
+            bump_generation(root, team_id)
     try:  # a writer's temp file may still be there: then the folder stays
         (folder / ".compact.lock").unlink(missing_ok=True)
         folder.rmdir()
@@ -480,6 +518,10 @@ def _source_sql(parts: list[Path]) -> str:
             "hive_types={'team': BIGINT, 'day': DATE})")
 
 
+_SHARED: OrderedDict[tuple[int, Path], duckdb.DuckDBPyConnection] = OrderedDict()  # a few roots, least recent out
+_SHARED_LOCK = threading.Lock()
+
+
 class HistoryReader:
     """Reads the history through DuckDB that cannot reach files outside the history folder."""
 
@@ -494,21 +536,35 @@ class HistoryReader:
         self.refresh(con, team_id, since, until)
         return con
 
-    def connect_parts(self, parts: list[Path]) -> duckdb.DuckDBPyConnection:
-        """A locked-down DuckDB connection whose `history` view reads exactly `parts` (each inside the folder)."""
+    def connect_parts(self, parts: list[Path], shared: bool = False) -> duckdb.DuckDBPyConnection:
+        """A locked-down DuckDB connection whose `history` view reads exactly `parts` (each inside the folder);
+        with `shared`, a cursor of the process's one connection for this root (cheaper; close it after use)."""
         for p in parts:
             if not Path(p).resolve().is_relative_to(self.base):
                 raise ValidationError(f"history part outside the history folder: {p}")
-        con = self._locked()
+        con = self.shared().cursor() if shared else self._locked()
         con.execute(f"CREATE OR REPLACE TEMP VIEW history AS {_source_sql(list(parts))}")
         return con
+
+    def shared(self) -> duckdb.DuckDBPyConnection:
+        """This process's one locked connection for the root; query only through its cursors (one per call:
+        a DuckDB connection is not safe across threads, its cursors keep their temp views to themselves)."""
+        key = (os.getpid(), self.root)
+        with _SHARED_LOCK:
+            con = _SHARED.get(key)
+            if con is None:
+                con = _SHARED[key] = self._locked()
+                while len(_SHARED) > 8:  # not closed: a cursor still in use keeps its database open
+                    _SHARED.popitem(last=False)
+            _SHARED.move_to_end(key)
+            return con
 
     def _locked(self) -> duckdb.DuckDBPyConnection:
         """DuckDB that reads only the history folder: no other files, no network, no extensions, config locked."""
         con = duckdb.connect(":memory:", config={
             "autoload_known_extensions": False, "autoinstall_known_extensions": False,
             "allow_community_extensions": False, "python_enable_replacements": False})
-        con.execute("SET TimeZone = 'UTC'")
+        con.execute("SET GLOBAL TimeZone = 'UTC'")  # GLOBAL: cursors inherit it
         con.execute("SET temp_directory = ?", [str(self.root / ".duckdb_tmp")])
         con.execute("SET allowed_directories = ?", [[str(self.base) + os.sep]])
         con.execute("SET enable_external_access = false")

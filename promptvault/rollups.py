@@ -8,9 +8,11 @@ sum. Only successful calls with a latency count in the histogram and the latency
 
 Freshness: a sidecar ``rollup.json`` names the visible raw parts the rollup was built from (its
 fingerprint). ``refresh`` rebuilds a day only when that list differs from the parts visible now (a flush
-or a compaction changed them); the analytics module calls it for the teams and days of each query, which
-costs two directory listings and one small JSON read per fresh day. Writes take a per-day ``flock`` and go
-temp file + fsync + rename (parquet first, sidecar second: a crash in between only causes one extra rebuild).
+or a compaction changed them); the analytics module calls it for a team when the team's generation token
+changed (see promptvault.history.generation), which costs two directory listings and one small JSON read
+per fresh day; stale days are rebuilt BUILD_DAYS at a time, so memory stays bounded on a cold history.
+Writes take a per-day ``flock`` and go temp file + fsync + rename (parquet first, sidecar second: a crash
+in between only causes one extra rebuild).
 
 Retention: ``drop_raw_before(root, cutoff)`` rebuilds each older day's rollup from exactly the parts it is
 about to delete (under the partition's compaction lock), marks it final (never rebuilt again), then deletes
@@ -64,6 +66,7 @@ _BUCKET_SQL = (
     f"WHEN latency_ms < 1 THEN 0 ELSE least({BUCKETS - 1}, 1 + floor(ln(latency_ms) / ln({RATIO})))::INTEGER END"
 )
 _RETRIES = 5
+BUILD_DAYS = 8
 
 
 def bucket_bounds(i: int) -> tuple[float, float]:
@@ -144,8 +147,12 @@ def refresh(root: Path, team_id: int | None = None, since: date | None = None, u
     """Rebuild the rollups of the days whose visible raw parts changed since they were built; how many."""
     stale = [(t, d, folder) for t, d, folder in history.partitions(root, team_id, since, until)
              if not _is_fresh(read_meta(rollup_dir(root, t, d)), history.visible_parts(folder))]
-    if not stale:
-        return 0
+    # a few days at a time, so building a cold history's rollups holds only a few days' rows in memory
+    return sum(_rebuild(root, stale[i:i + BUILD_DAYS]) for i in range(0, len(stale), BUILD_DAYS))
+
+
+def _rebuild(root: Path, stale: list[tuple[int, date, Path]]) -> int:
+    """Rebuild the given (team, day) rollups that are still stale under their locks; how many."""
     with ExitStack() as stack:  # locks taken in partition order, so two refreshers never deadlock
         for t, d, _ in stale:
             out = rollup_dir(root, t, d)
@@ -173,7 +180,7 @@ def _is_fresh(meta: dict | None, parts: list[Path]) -> bool:
 
 def _build(root: Path, parts: list[Path]) -> pa.Table:
     """The rollup rows of exactly these raw parts."""
-    con = history.HistoryReader(root).connect_parts(parts)
+    con = history.HistoryReader(root).connect_parts(parts, shared=True)
     try:
         return con.sql(aggregate_sql()).to_arrow_table().select(ROLLUP_SCHEMA.names).cast(ROLLUP_SCHEMA)
     finally:

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import csv
+import dataclasses
 import io
 import math
 from collections import defaultdict
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
@@ -14,11 +16,12 @@ import duckdb
 import polars as pl
 import pyarrow.parquet as pq
 import pytest
+from polars.testing import assert_frame_equal
 from sqlalchemy import select
 
-from promptvault import analytics, library, teams, versioning
+from promptvault import analytics, analytics_engine, library, teams, versioning
 from promptvault.analytics import Filters
-from promptvault.errors import NotFoundError, ValidationError
+from promptvault.errors import NotFoundError, PermissionDeniedError, ValidationError
 from promptvault.history import HISTORY_SCHEMA, HistoryReader, HistoryWriter
 from promptvault.store.tables import Project, Run, TeamBudget
 
@@ -341,3 +344,80 @@ def test_analytics_empty_history(ctx, tmp_path):
     for name in analytics.VIEWS[:-1]:
         assert analytics.view(ctx, tmp_path, name, Filters()).height == 0
     assert analytics.export_raw(ctx, tmp_path, Filters(), "csv", tmp_path / "x.csv") == 0
+
+
+def test_analytics_a_new_flush_shows_in_the_next_query(world):
+    assert analytics.totals(world.ctx, world.root, Filters()).calls == 120
+    assert analytics.raw_rows(world.ctx, world.root, Filters()).height == 120
+    more = [{**r, "cell_key": f"new-{r['cell_key']}"} for r in world.rows[:9]]
+    writer = HistoryWriter(world.root)
+    writer.append(more)
+    writer.flush()
+    assert analytics.totals(world.ctx, world.root, Filters()).calls == 129
+    assert analytics.raw_rows(world.ctx, world.root, Filters()).height == 129
+    ok = sum(not failed(r) for r in world.rows + more)
+    assert analytics.latency(world.ctx, world.root, Filters())["calls"].sum() == ok
+
+
+def test_analytics_one_engine_per_root_never_shows_another_teams_rows(world):
+    for name in analytics.VIEWS:  # the owner of both teams warms every cache first
+        analytics.view(world.ctx, world.root, name, Filters())
+    analytics.raw_rows(world.ctx, world.root, Filters())
+    assert analytics_engine.for_root(world.root) is analytics_engine.for_root(world.root)
+    mine = [r for r in world.rows if r["team_id"] == world.team]
+    assert analytics.totals(world.alice, world.root, Filters()).calls == len(mine)
+    assert set(analytics.raw_rows(world.alice, world.root, Filters())["team_id"]) == {world.team}
+    assert analytics.tokens(world.alice, world.root, Filters())["calls"].sum() == len(mine)
+    with pytest.raises(NotFoundError):
+        analytics.totals(world.alice, world.root, Filters(team="Other"))
+
+
+def test_analytics_concurrent_calls_from_threads_agree_with_serial_ones(world):
+    calls = [("totals", Filters()), ("latency", Filters()), ("cost_over_time", Filters(team="Other")),
+             ("versions", Filters(model=QUOTED)), ("errors", Filters()), ("raw_rows", Filters(run_id=1))]
+
+    def run(name, filters):
+        return getattr(analytics, name)(world.ctx, world.root, filters)
+
+    want = [run(*c) for c in calls]
+    with ThreadPoolExecutor(max_workers=6) as pool:
+        got = list(pool.map(lambda c: run(*c), calls * 5))
+    for i, result in enumerate(got):
+        expected = want[i % len(calls)]
+        if isinstance(expected, analytics.Totals):
+            assert result == dataclasses.replace(expected, cost_usd=pytest.approx(expected.cost_usd))
+        else:  # float sums may differ in the last bits with DuckDB's thread order
+            assert_frame_equal(result, expected)
+
+
+@pytest.mark.parametrize("day", [2, 0])  # the newest day (older days remembered) or an older one
+def test_analytics_views_after_a_flush_equal_a_fresh_engines(world, day):
+    names = ("totals", "cost_over_time", "tokens", "errors", "versions", "top_users", "top_prompts",
+             "latency_histogram")
+    for name in names:  # remember every view
+        getattr(analytics, name)(world.ctx, world.root, Filters())
+    writer = HistoryWriter(world.root)
+    late = [r for r in world.rows if day_of(r) == DAY0 + timedelta(days=day)]
+    writer.append([{**r, "cell_key": f"late-{r['cell_key']}"} for r in late])
+    writer.flush()
+    got = {n: getattr(analytics, n)(world.ctx, world.root, Filters()) for n in names}
+    analytics_engine._ENGINES.clear()  # nothing remembered
+    for name in names:
+        want = getattr(analytics, name)(world.ctx, world.root, Filters())
+        if name == "totals":
+            assert got[name] == dataclasses.replace(want, cost_usd=pytest.approx(want.cost_usd))
+        else:
+            assert_frame_equal(got[name], want)
+
+
+def test_prune_needs_the_admin_role_and_keeps_other_teams(workspace, person, tmp_path):
+    local = workspace.local_context()
+    editor = person("editor@example.com", "editor")
+    root = workspace.settings.data_dir
+    with pytest.raises(PermissionDeniedError, match="admin role"):
+        analytics.prune(editor, root, date.today())
+    with pytest.raises(PermissionDeniedError, match="admin role in 'Default'"):
+        analytics.prune(editor, root, date.today(), team="Default")
+    with pytest.raises(NotFoundError, match="no team 'Elsewhere'"):
+        analytics.prune(local, root, date.today(), team="Elsewhere")
+    assert analytics.prune(local, root, date.today()) == {"Default": 0}

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib.util
+import re
 from pathlib import Path
 
 BENCHMARKS = Path(__file__).resolve().parent.parent / "benchmarks"
@@ -26,3 +27,25 @@ def test_vault_benchmark_quick_run_completes(capsys):
     assert load("vault").main(["--quick"]) == 0
     out = capsys.readouterr().out
     assert "SQLite      use_key" in out and "audit append" in out
+
+
+
+def test_runner_benchmark_quick_run_completes(capsys):
+    assert load("runner").main(["--quick"]) == 0
+    out = capsys.readouterr().out
+    ours = re.findall(r"^(clean|5% errors) +ours +[\d.]+ +([\d.]+)x +([\d.]+)x +[\d.]+ +(\d+) +(\d+)", out, re.M)
+    assert [row[0] for row in ours] == ["clean", "5% errors"], out
+    for _, vs_ideal, vs_bare, ok, failed in ours:
+        assert float(vs_ideal) > 0 and float(vs_bare) > 0 and int(ok) + int(failed) == 200
+    assert ours[0][3] == "200" and "ours/ideal" in out and "ours/bare" in out and "RSS peaked" in out
+
+
+def test_analytics_benchmark_quick_run_completes(capsys):
+    assert load("analytics").main(["--quick"]) == 0
+    out = capsys.readouterr().out
+    assert "check: 200,000 calls" in out and "ours and bare agree" in out, out
+    rows = re.findall(r"^(totals|versions|dashboard \(7 queries\)|latency|raw_rows week) +([\d.]+) +([\d.]+) +([\d.]+) ", out, re.M)
+    assert [r[0] for r in rows] == ["totals", "versions", "dashboard (7 queries)", "latency", "raw_rows week"], out
+    assert all(float(v) > 0 for r in rows for v in r[1:])
+    assert re.search(r"writer: 200,000 rows in [\d.]+ s = [\d,]+ rows/s .* -> \d+ files", out), out
+    assert "peak RSS of (a)" in out and "dashboard after a flush" in out and out.count("PASS") + out.count("MISS") == 7

@@ -16,7 +16,7 @@ from polars.testing import assert_frame_equal
 
 from promptvault import analytics, rollups
 from promptvault.analytics import Filters
-from promptvault.history import HistoryReader, HistoryWriter, compact, list_parts, partitions
+from promptvault.history import HistoryReader, HistoryWriter, compact, generation, list_parts, partitions
 
 T0 = datetime(2026, 11, 20, 10, 0, tzinfo=timezone.utc)
 DAY0 = T0.date()
@@ -213,3 +213,34 @@ def test_rollups_bucket_of_a_latency(tmp_path, ms, bucket):
     assert [i for i, n in enumerate(got["hist"]) if n] == [bucket]
     lo, hi = rollups.bucket_bounds(bucket)
     assert lo <= ms < hi
+
+
+def test_rollups_generation_changes_on_flush_compaction_and_drop(tmp_path):
+    assert generation(tmp_path, 1) is None
+    seen = []
+    for k in range(4):
+        write(tmp_path, [make_row(10 * k + i) for i in range(10)])
+        seen.append(generation(tmp_path, 1))
+    assert compact(tmp_path, team_id=1, min_parts=2)
+    seen.append(generation(tmp_path, 1))
+    assert not compact(tmp_path, team_id=1, min_parts=2)  # nothing to merge: nothing changed
+    assert generation(tmp_path, 1) == seen[-1]
+    rollups.drop_raw_before(tmp_path, DAY0 + timedelta(days=1))
+    seen.append(generation(tmp_path, 1))
+    assert None not in seen and len(set(seen)) == len(seen)
+    assert generation(tmp_path, 2) is None  # another team's token is its own
+
+
+def test_rollups_views_follow_compaction_and_retention_through_the_cache(ctx, tmp_path):
+    rows = [make_row(i, user_id=ctx.actor.user_id, project_id=ctx.project_id, prompt_id=None, version_id=None,
+                     day_offset=i % 2) for i in range(40)]
+    for k in range(4):
+        write(tmp_path, rows[k * 10:(k + 1) * 10])
+    before = analytics.totals(ctx, tmp_path, Filters())
+    assert analytics.raw_rows(ctx, tmp_path, Filters()).height == 40
+    assert compact(tmp_path, min_parts=2)
+    assert analytics.raw_rows(ctx, tmp_path, Filters()).height == 40  # the cached listing was dropped
+    rollups.drop_raw_before(tmp_path, DAY0 + timedelta(days=1))
+    assert analytics.raw_rows(ctx, tmp_path, Filters()).height == 20
+    after = analytics.totals(ctx, tmp_path, Filters())
+    assert dataclasses.replace(after, cost_usd=pytest.approx(before.cost_usd)) == before

@@ -182,18 +182,20 @@ def compact(as_json: bool) -> None:
 @history_group.command("prune")
 @click.option("--older-than", "days", type=click.IntRange(min=1), required=True, metavar="DAYS",
               help="Drop raw rows of days more than DAYS days before today (UTC).")
+@click.option("--team", default=None, help="Only this team (default: every team where you are an admin).")
 @click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
 @json_option
-def prune(days: int, yes: bool, as_json: bool) -> None:
-    """Drop raw history rows older than DAYS days; the daily rollups keep their totals for stats and charts."""
-    from promptvault import rollups
+def prune(days: int, team: str | None, yes: bool, as_json: bool) -> None:
+    """Drop raw history rows older than DAYS days (admins); the daily rollups keep their totals for stats and charts."""
+    from promptvault import analytics
 
     cutoff = datetime.now(timezone.utc).date() - timedelta(days=days)
     if not yes and not click.confirm(f"Drop every raw history row before {cutoff} (the rollups are kept)?"):
         click.echo("nothing dropped", err=True)
         sys.exit(1)
-    dropped = rollups.drop_raw_before(data_dir(), cutoff)
+    per_team = analytics.prune(context(), data_dir(), cutoff, team)
+    dropped = sum(per_team.values())
     if as_json:
-        return echo_json({"cutoff": cutoff.isoformat(), "rows_dropped": dropped})
+        return echo_json({"cutoff": cutoff.isoformat(), "rows_dropped": dropped, "teams": per_team})
     click.echo(f"dropped {dropped:,} raw rows of days before {cutoff}; their rollups are kept, so totals, cost, "
                "tokens and error counts still include them")
