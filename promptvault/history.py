@@ -27,7 +27,6 @@ extension autoload and install off and its configuration locked.
 
 from __future__ import annotations
 
-import fcntl
 import json
 import os
 import re
@@ -36,8 +35,7 @@ import threading
 import time
 import uuid
 from collections import OrderedDict
-from collections.abc import Callable, Iterable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
@@ -48,6 +46,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
+from promptvault import filelock
 from promptvault.errors import ValidationError
 
 _TS = pa.timestamp("us", tz="UTC")
@@ -365,15 +364,9 @@ def compact(root: Path, team_id: int | None = None, day: date | None = None, min
     return written
 
 
-@contextmanager
-def _partition_lock(folder: Path) -> Iterator[None]:
+def _partition_lock(folder: Path):
     """An exclusive flock on a partition's lock file; the kernel drops it if the process dies."""
-    fd = os.open(folder / ".compact.lock", os.O_RDWR | os.O_CREAT, 0o600)
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX)
-        yield
-    finally:
-        os.close(fd)  # closing the last descriptor releases the lock
+    return filelock.exclusive(folder / ".compact.lock")
 
 
 def _finish_markers(folder: Path) -> None:

@@ -29,12 +29,11 @@ nearest-rank value; below 1 ms it answers 0.5 ms, beyond 10.9 min the bucket's l
 
 from __future__ import annotations
 
-import fcntl
 import json
 import math
 import os
-from collections.abc import Iterator, Sequence
-from contextlib import ExitStack, contextmanager
+from collections.abc import Sequence
+from contextlib import ExitStack
 from datetime import date, timedelta
 from pathlib import Path
 
@@ -43,7 +42,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from promptvault import history
+from promptvault import filelock, history
 from promptvault.errors import ValidationError
 
 RATIO = 1.25
@@ -187,15 +186,9 @@ def _build(root: Path, parts: list[Path]) -> pa.Table:
         con.close()
 
 
-@contextmanager
-def _lock(folder: Path) -> Iterator[None]:
+def _lock(folder: Path):
     """An exclusive flock on the rollup folder's lock file, so two refreshers never interleave their writes."""
-    fd = os.open(folder / ".lock", os.O_RDWR | os.O_CREAT, 0o600)
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX)
-        yield
-    finally:
-        os.close(fd)
+    return filelock.exclusive(folder / ".lock")
 
 
 def _replace(folder: Path, name: str, write) -> None:

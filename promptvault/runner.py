@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import fcntl
 import json
 import math
 import os
@@ -24,7 +23,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 
-from promptvault import history, providers, response_cache, runs, vault
+from promptvault import filelock, history, providers, response_cache, runs, vault
 from promptvault.context import Context
 from promptvault.errors import ConflictError, NotFoundError, ValidationError
 from promptvault.resilience import (MAX_ATTEMPTS, MAX_RETRY_AFTER, PAUSE_PROVIDER_AFTER, CircuitBreaker, Limits,
@@ -137,15 +136,15 @@ def run_lock(data_dir: Path, run_id: int) -> Iterator[None]:
     """Hold the run's execution lock; ConflictError if another live process holds it."""
     folder = Path(data_dir) / "runs"
     folder.mkdir(parents=True, exist_ok=True)
-    fd = os.open(folder / f"run-{run_id}.lock", os.O_RDWR | os.O_CREAT, 0o600)
+    held = False
     try:
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            raise ConflictError(f"run {run_id} is being executed by another process") from None
-        yield
-    finally:
-        os.close(fd)  # closing drops the lock
+        with filelock.exclusive(folder / f"run-{run_id}.lock", wait=False):
+            held = True
+            yield
+    except BlockingIOError:
+        if held:  # raised by the run itself, not by the lock
+            raise
+        raise ConflictError(f"run {run_id} is being executed by another process") from None
 
 
 def is_locked(data_dir: Path, run_id: int) -> bool:

@@ -1,0 +1,20 @@
+"""An exclusive `flock` on a lock file: held while the block runs, dropped by the kernel if the process dies."""
+
+from __future__ import annotations
+
+import fcntl
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+
+@contextmanager
+def exclusive(path: Path, wait: bool = True) -> Iterator[None]:
+    """Hold an exclusive lock on `path` (created 0600); without `wait`, BlockingIOError if another holds it."""
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX if wait else fcntl.LOCK_EX | fcntl.LOCK_NB)
+        yield
+    finally:
+        os.close(fd)  # closing the last descriptor releases the lock
