@@ -32,7 +32,7 @@ _NAMED_PROVIDERS = {"openai": "openai", "anthropic": "anthropic", "openrouter": 
 _BARE_NAME_PROVIDERS = (("gpt-", "openai"), ("chatgpt", "openai"), ("o1", "openai"), ("o3", "openai"),
                         ("o4", "openai"), ("ft:gpt", "openai"), ("claude", "anthropic"), ("gemini", "gemini"))
 # Keys a run's params may not set: they belong to this adapter (routing, secrets, retries, short-circuits).
-_RESERVED_PARAMS = frozenset({"model", "messages", "api_key", "api_base", "base_url", "timeout", "stream",
+RESERVED_PARAMS = frozenset({"model", "messages", "api_key", "api_base", "base_url", "timeout", "stream",
                               "stream_options", "num_retries", "max_retries", "mock_response", "callbacks",
                               "logger_fn", "metadata", "litellm_logging_obj",
                               "input_cost_per_token", "output_cost_per_token"})
@@ -213,7 +213,7 @@ async def complete(model: str, messages: list[dict], params: dict, *, api_key: s
     """One model call, no retries, within `timeout` seconds in all; raises ProviderCallError on failure."""
     if is_offline(model):
         return _echo(model, messages, params, time.perf_counter())
-    reserved = sorted(_RESERVED_PARAMS & set(params))
+    reserved = sorted(RESERVED_PARAMS & set(params))
     if reserved:
         raise ProviderCallError("bad_request", f"params may not set {', '.join(reserved)}")
     _litellm()  # the first call's import is not the provider's latency

@@ -7,7 +7,6 @@ import json
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from sqlalchemy import delete, select
 from sqlalchemy.dialects import postgresql, sqlite
 
 from promptvault.store import Database
@@ -52,15 +51,3 @@ def store(db: Database, team_id: int, answers: Iterable[CachedAnswer]) -> int:
         dialect = postgresql if session.get_bind().dialect.name == "postgresql" else sqlite
         session.execute(dialect.insert(CachedResponse).values(values).on_conflict_do_nothing(index_elements=["key"]))
     return len(values)
-
-
-def clear(db: Database, team_id: int) -> int:
-    """Drop a team's cached answers; how many."""
-    with db.write() as session:
-        return session.execute(delete(CachedResponse).where(CachedResponse.team_id == team_id)).rowcount
-
-
-def count(db: Database, team_id: int) -> int:
-    """How many answers a team has cached."""
-    with db.read() as session:
-        return len(session.scalars(select(CachedResponse.key).where(CachedResponse.team_id == team_id)).all())

@@ -11,6 +11,7 @@ import pydantic
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from promptvault.errors import ValidationError
+from promptvault.providers import RESERVED_PARAMS
 
 MAX_SPEC_BYTES = 1024 * 1024
 MAX_INLINE_CASES = 10_000
@@ -19,10 +20,6 @@ MAX_VERSIONS = 50
 # A key in a spec file would end up in Git and in the runs table: refuse anything that looks like one.
 _SECRET_PREFIXES = ("sk-", "sk_", "sk-ant-", "gsk_", "xai-", "hf_", "pk-", "rk-", "AIza", "ghp_", "Bearer ")
 _LONG_TOKEN = re.compile(r"^[A-Za-z0-9_\-\.]{40,}$")
-# Params the runner owns (routing, secrets, retries, the timeout field); as providers.py refuses them.
-_RESERVED_PARAMS = frozenset({"model", "messages", "api_key", "api_base", "base_url", "timeout", "stream",
-                              "stream_options", "num_retries", "max_retries", "mock_response", "callbacks",
-                              "logger_fn", "metadata", "litellm_logging_obj"})
 
 EXAMPLE_SPEC = """\
 # promptvault run compare.yaml   (add --estimate to see calls, tokens and cost without running)
@@ -115,7 +112,7 @@ class RunSpec(BaseModel):
     @field_validator("params")
     @classmethod
     def _params_hold_no_key(cls, value: dict[str, Any]) -> dict[str, Any]:
-        reserved = sorted(_RESERVED_PARAMS & value.keys())
+        reserved = sorted(RESERVED_PARAMS & value.keys())
         if reserved:
             raise ValueError(f"'{reserved[0]}' cannot be a param (the runner sets it: models, keys and timeout come from the spec and the vault)")
         if any(isinstance(v, str) and looks_like_secret(v) for v in value.values()):
@@ -135,8 +132,12 @@ class RunSpec(BaseModel):
 
     @property
     def cache_enabled(self) -> bool:
-        """Whether answers are cached: as the spec says, else on when the temperature is 0."""
-        return self.cache if self.cache is not None else self.params.get("temperature") == 0
+        """Whether calls with the spec's own params use the cache (see `cache_for`)."""
+        return self.cache_for(self.params)
+
+    def cache_for(self, params: dict[str, Any]) -> bool:
+        """Whether calls with these params use the cache: as the spec says, else when their temperature is 0."""
+        return self.cache if self.cache is not None else params.get("temperature") == 0
 
 
 def parse_spec(data: Any, source: str = "spec") -> RunSpec:

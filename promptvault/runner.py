@@ -314,7 +314,7 @@ class _Execution:
         started_at = datetime.now(timezone.utc)
         found = self.routes[cell.model.label]
         cache_key = None
-        if self._cacheable(cell) and found.provider != "offline":
+        if self.spec.cache_for(cell.version.params) and found.provider != "offline":
             cache_key = response_cache.cache_key(self.info.team_id, cell.model.label, cell.messages, cell.version.params)
             hit = await asyncio.to_thread(response_cache.lookup, self.ctx.db, cache_key)
             if hit is not None:
@@ -349,10 +349,6 @@ class _Execution:
                     cache_key, cell.model.label, completion.output, completion.finish_reason,
                     completion.input_tokens, completion.output_tokens))
             return self._row(cell, found, started_at, attempts, completion=completion)
-
-    def _cacheable(self, cell: Cell) -> bool:
-        """Whether a cell may use the cache: as the spec says, else when its temperature is 0."""
-        return self.spec.cache if self.spec.cache is not None else cell.version.params.get("temperature") == 0
 
     async def _back_off(self, attempts: int, retry_after: float | None) -> None:
         """Wait before the next attempt, counted as retrying."""
