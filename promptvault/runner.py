@@ -164,14 +164,14 @@ def run_to_end(ctx: Context, run_id: int, data_dir: Path, on_progress: ProgressC
 async def execute(ctx: Context, run_id: int, data_dir: Path,
                   on_progress: ProgressCallback | None = None) -> runs.RunInfo:
     """Execute (or resume) a run to a final status; a finished run returns at once with zero calls."""
-    info = runs.get_run(ctx, run_id)
+    await asyncio.to_thread(runs.get_run, ctx, run_id)  # no such run, or not the actor's: say so before locking
     with run_lock(data_dir, run_id):
-        info = runs.get_run(ctx, run_id)
+        info = await asyncio.to_thread(runs.get_run, ctx, run_id)  # what the lock's previous holder left
         if info.finished:
             return info
         execution = _Execution(ctx, info, Path(data_dir), on_progress)
         await execution.run()
-        return runs.get_run(ctx, run_id)
+        return await asyncio.to_thread(runs.get_run, ctx, run_id)
 
 
 class _Execution:
@@ -192,7 +192,7 @@ class _Execution:
         self.stop_event = asyncio.Event()
         self.breakers: dict[tuple, CircuitBreaker] = {}
         self.inputs: dict[int, str] = {}
-        self.prices = runs.price_overrides(ctx)
+        self.prices: dict[str, tuple[float, float]] = {}
         self.per_call_estimate = 0.0
         self.budget_left: float | None = None
         self.keys: dict[int, str] = {}
@@ -203,16 +203,17 @@ class _Execution:
         db = self.ctx.db
         try:
             plan = await asyncio.to_thread(plan_run, self.ctx, self.spec)
+            self.prices = await asyncio.to_thread(runs.price_overrides, self.ctx)
             done_keys = await asyncio.to_thread(self._recount)
         except Exception as exc:  # the run cannot go on (a deleted prompt, a broken dataset): say so on the run
             await asyncio.to_thread(runs.finish_run, db, self.info.id, "failed", str(exc))
             raise
         if not await asyncio.to_thread(runs.mark_started, db, self.info.id):
             return
-        self._set_budget()
+        await asyncio.to_thread(self._set_budget)
         with contextlib.ExitStack() as keys:
             try:
-                self._open_keys(keys)
+                await asyncio.to_thread(self._open_keys, keys)  # audited decryptions: store writes
             except Exception as exc:
                 await asyncio.to_thread(runs.finish_run, db, self.info.id, "failed", str(exc))
                 raise
