@@ -16,7 +16,7 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Protocol
 
-from promptvault import accounts, runner, runs
+from promptvault import accounts, runner, runs, scorer
 from promptvault.context import Context
 from promptvault.workspace import Workspace
 
@@ -49,6 +49,8 @@ class BackgroundExecutor:
         self.loop = asyncio.new_event_loop()
         self._live: dict[int, runner.RunStats] = {}
         self._futures: dict[int, concurrent.futures.Future] = {}
+        self._scorings: dict[int, concurrent.futures.Future] = {}
+        self._live_scorings: dict[int, scorer.ScoringStats] = {}
         self._lock = threading.Lock()
         self._thread = threading.Thread(target=self.loop.run_forever, name="promptvault-runs", daemon=True)
         self._thread.start()
@@ -64,6 +66,30 @@ class BackgroundExecutor:
             coroutine = runner.execute(ctx, run_id, self.data_dir, on_progress=self._track(run_id))
             future = asyncio.run_coroutine_threadsafe(coroutine, self.loop)
             self._futures[run_id] = future
+
+    def submit_scoring(self, ctx: Context, scoring_id: int) -> None:
+        """Execute a recorded scoring (a re-score) on the loop unless it is already executing here."""
+        with self._lock:
+            running = self._scorings.get(scoring_id)
+            if running is not None and not running.done():
+                return
+            coroutine = scorer.execute(ctx, self.data_dir, scoring_id, on_progress=self._track_scoring(scoring_id))
+            self._scorings[scoring_id] = asyncio.run_coroutine_threadsafe(coroutine, self.loop)
+
+    def scoring_stats(self, scoring_id: int) -> scorer.ScoringStats | None:
+        """The latest judge counters of a scoring executed here."""
+        return self._live_scorings.get(scoring_id)
+
+    def wait_scoring(self, scoring_id: int, timeout: float | None = None):
+        """Block until a scoring submitted here ends; its final record, or None if not here."""
+        future = self._scorings.get(scoring_id)
+        return None if future is None else future.result(timeout)
+
+    def _track_scoring(self, scoring_id: int):
+        """A progress callback that keeps the scoring's latest counters."""
+        def keep(stats: scorer.ScoringStats) -> None:
+            self._live_scorings[scoring_id] = stats
+        return keep
 
     def _track(self, run_id: int):
         """A progress callback that keeps the run's latest counters."""

@@ -69,6 +69,7 @@ _PART_RE = re.compile(r"^part-[0-9a-f]{16}-[0-9a-f]{16}\.parquet$")
 _MARKER_RE = re.compile(r"^_compacted-(part-[0-9a-f]{16}-[0-9a-f]{16}\.parquet)\.json$")
 _TEAM_RE = re.compile(r"^team=(\d+)$")
 _DAY_RE = re.compile(r"^day=(\d{4}-\d{2}-\d{2})$")
+JUDGE_PREFIX = "judge:"  # the cell key prefix of a scoring's judge calls, which are no cells of their run
 GENERATION_FILE = ".generation"  # per team folder; rewritten whenever the team's visible parts change
 _DUCK_TYPES = {"int64": "BIGINT", "int32": "INTEGER", "string": "VARCHAR", "double": "DOUBLE",
                "bool": "BOOLEAN", "timestamp[us, tz=UTC]": "TIMESTAMPTZ", "date32[day]": "DATE"}
@@ -646,4 +647,4 @@ def _where(equals: dict, since: date | None, until: date | None) -> tuple[str, l
 def finished_cells(root: Path, run_id: int) -> set[str]:
     """The cell keys already written for a run, so a resumed run skips them."""
     frame = HistoryReader(root).rows(columns=["cell_key"], run_id=run_id)
-    return set(frame["cell_key"].to_list())
+    return {key for key in frame["cell_key"].to_list() if not key.startswith(JUDGE_PREFIX)}

@@ -8,8 +8,9 @@ from pathlib import Path
 from typing import Any
 
 import pydantic
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_serializer, field_validator, model_validator
 
+from promptvault.checks import dump_checks, parse_checks
 from promptvault.errors import ValidationError
 from promptvault.providers import RESERVED_PARAMS
 
@@ -40,6 +41,11 @@ params: {temperature: 0, max_tokens: 200}
 timeout: 30                       # seconds per call (at most 600)
 cache: true                       # reuse identical answers (default: on when temperature is 0)
 budget_usd: 2.50                  # refuse to start, or stop, past this cost
+checks:                           # scored on every output when the run ends (see README: Checks)
+  - {contains: "shipping"}
+  - {type: similar, threshold: 0.8}        # against each case's expected output
+  - {type: latency, max_ms: 5000, weight: 0}  # weight 0: shown, does not decide pass/fail
+baseline: 12                      # an earlier run to compare pass rates with
 """
 
 
@@ -94,6 +100,8 @@ class RunSpec(BaseModel):
     timeout: float = Field(default=60, gt=0, le=600)
     cache: bool | None = None
     budget_usd: float | None = Field(default=None, ge=0)
+    checks: list[Any] = Field(default_factory=list)
+    baseline: int | None = Field(default=None, ge=1)
 
     @field_validator("models", mode="before")
     @classmethod
@@ -103,6 +111,20 @@ class RunSpec(BaseModel):
         if isinstance(value, list):
             return [{"model": item} if isinstance(item, str) else item for item in value]
         return value
+
+    @field_validator("checks", mode="before")
+    @classmethod
+    def _parse_checks(cls, value: Any) -> Any:
+        if isinstance(value, list):  # checks already parsed (a copied spec) are dumped and parsed again
+            value = [dump_checks([v])[0] if isinstance(v, BaseModel) else v for v in value]
+        try:
+            return parse_checks(value)
+        except ValidationError as exc:
+            raise ValueError(str(exc)) from None
+
+    @field_serializer("checks")
+    def _dump_checks(self, value: list[Any]) -> list[dict[str, Any]]:
+        return dump_checks(value)
 
     @field_validator("versions", mode="before")
     @classmethod
@@ -176,6 +198,6 @@ def _describe(error: dict) -> str:
     message = error["msg"].removeprefix("Value error, ")
     if error["type"] == "extra_forbidden":
         message = "unknown field (check the spelling)"
-    if not location and ":" in message:  # model-level checks name their fields themselves
-        return message
+    if (not location and ":" in message) or (location == "checks" and message.startswith("checks")):
+        return message  # model-level and check errors name their fields themselves
     return f"{location or 'spec'}: {message}"

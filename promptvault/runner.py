@@ -3,7 +3,7 @@
 `start` records a pending run with its versions pinned to numbers, so a resume calls the same versions even
 if a branch moved. `execute` runs it: it takes the run's lock (a `flock` the kernel drops when the process
 dies, so two processes never execute one run), skips the cells the history already holds, opens the
-run's keys (one audited decryption per key per execution), and calls the rest through `providers.complete`
+run's keys (one audited decryption per key per execution), and calls the rest through a `dispatch.Dispatcher`
 with the limits, retries, breaker and cache of `resilience` and `response_cache`. Rows are buffered and
 written as Parquet parts every `FLUSH_SECONDS` or `FLUSH_ROWS`, and the run's counters move only after
 their rows are durable: a SIGKILL loses at most the unflushed answers, whose cells are called again on
@@ -23,20 +23,17 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 
-from promptvault import filelock, history, providers, response_cache, runs, vault
+from promptvault import filelock, history, response_cache, runs
 from promptvault.context import Context
-from promptvault.errors import ConflictError, NotFoundError, ValidationError
-from promptvault.resilience import (MAX_ATTEMPTS, MAX_RETRY_AFTER, PAUSE_PROVIDER_AFTER, CircuitBreaker, Limits,
-                                    backoff_delay, provider_limits)
+from promptvault.dispatch import Dispatcher, Outcome, Route, outcome_row, route
+from promptvault.errors import ConflictError
 from promptvault.run_plan import BudgetStatus, Cell, Estimate, RunPlan, check_budget, estimate, plan_run
-from promptvault.run_spec import ModelSpec, RunSpec
+from promptvault.run_spec import RunSpec
 
 FLUSH_SECONDS = 0.5
 FLUSH_ROWS = 500
 TICK_SECONDS = 0.25
 HEARTBEAT_SECONDS = 5.0
-KEYED_PROVIDERS = {"openai": "OPENAI_API_KEY", "anthropic": "ANTHROPIC_API_KEY",
-                   "openrouter": "OPENROUTER_API_KEY", "gemini": "GEMINI_API_KEY"}
 BUDGET = "budget"
 ProgressCallback = Callable[["RunStats"], None]
 
@@ -84,16 +81,6 @@ class Prepared:
     budget: BudgetStatus | None
 
 
-@dataclass(frozen=True)
-class Route:
-    """How one model of the run is called: its provider, base URL, key id (vault) and breaker."""
-
-    model: ModelSpec
-    provider: str
-    api_base: str | None
-    key_id: int | None
-
-
 def prepare(ctx: Context, spec: RunSpec) -> Prepared:
     """Plan and estimate a run and check its budget (not its keys); nothing is recorded or called."""
     plan = plan_run(ctx, spec)
@@ -105,30 +92,20 @@ def start(ctx: Context, spec: RunSpec) -> runs.RunInfo:
     """Record a pending run of the spec, its versions pinned to numbers; refused over budget or without keys."""
     prepared = prepare(ctx, spec)
     team_id = runs.team_of_project(ctx)
-    for model in spec.models:
+    for model in [*spec.models, *judge_models(spec)]:
         route(ctx, team_id, model)  # a missing key is reported now, not as a failed cell per call
+    if spec.baseline is not None:
+        runs.get_run(ctx, spec.baseline)  # "no run N" now, not on the Compare page later
     pinned = spec.model_copy(update={"versions": [v.number for v in prepared.plan.versions]})
     return runs.create_run(ctx, pinned, prepared.plan, prepared.estimate)
 
 
-def route(ctx: Context, team_id: int, model: ModelSpec) -> Route:
-    """Where a model's calls go and with which stored key (None: no key, or the provider's env variable)."""
-    provider = providers.provider_of(model.model, model.api_base)
-    if model.key is not None:
-        key = vault.find_key(ctx, team_id, model.key)
-        api_base = model.api_base or key.api_base
-        return Route(model, providers.provider_of(model.model, api_base), api_base, key.id)
-    if provider in ("offline", "custom"):
-        return Route(model, provider, model.api_base, None)
-    try:
-        key_id = vault.resolve_key(ctx, team_id, provider)
-    except (NotFoundError, ValidationError):
-        variable = KEYED_PROVIDERS.get(provider)
-        if variable and not os.environ.get(variable):
-            raise ValidationError(f"no '{provider}' key for {model.model}: add one with `promptvault keys add "
-                                  f"{provider}` or on the Keys page (or set {variable})") from None
-        key_id = None  # litellm reads the provider's environment variable, or the provider needs none
-    return Route(model, provider, model.api_base, key_id)
+def judge_models(spec: RunSpec) -> list:
+    """The models the spec's model-graded checks call."""
+    from promptvault.checks import is_model_graded
+    from promptvault.judging import judge_model
+
+    return [judge_model(check.model) for check in spec.checks if is_model_graded(check)]
 
 
 @contextlib.contextmanager
@@ -187,23 +164,18 @@ class _Execution:
         self.prior_cost = 0.0
         self.flush_soon = asyncio.Event()
         self.closing = False
-        self.to_cache: list[response_cache.CachedAnswer] = []
         self.stop_reason: str | None = None  # "cancelled" or a budget message
         self.stop_event = asyncio.Event()
-        self.breakers: dict[tuple, CircuitBreaker] = {}
         self.inputs: dict[int, str] = {}
-        self.prices: dict[str, tuple[float, float]] = {}
         self.per_call_estimate = 0.0
         self.budget_left: float | None = None
-        self.keys: dict[int, str] = {}
-        self.routes: dict[str, Route] = {}
 
     async def run(self) -> None:
         """Plan, recount, open keys, call every remaining cell, flush, and give the run its final status."""
         db = self.ctx.db
         try:
             plan = await asyncio.to_thread(plan_run, self.ctx, self.spec)
-            self.prices = await asyncio.to_thread(runs.price_overrides, self.ctx)
+            prices = await asyncio.to_thread(runs.price_overrides, self.ctx)
             done_keys = await asyncio.to_thread(self._recount)
         except Exception as exc:  # the run cannot go on (a deleted prompt, a broken dataset): say so on the run
             await asyncio.to_thread(runs.finish_run, db, self.info.id, "failed", str(exc))
@@ -211,30 +183,45 @@ class _Execution:
         if not await asyncio.to_thread(runs.mark_started, db, self.info.id):
             return
         await asyncio.to_thread(self._set_budget)
+        self.dispatcher = Dispatcher(self.ctx, self.info.team_id, self.spec.concurrency, self.spec.timeout, prices,
+                                     counters=self.stats)
         with contextlib.ExitStack() as keys:
-            try:
-                await asyncio.to_thread(self._open_keys, keys)  # audited decryptions: store writes
+            try:  # audited decryptions are store writes: off the loop
+                await asyncio.to_thread(self.dispatcher.open_keys, keys, self.spec.models, f"run {self.info.id}")
             except Exception as exc:
                 await asyncio.to_thread(runs.finish_run, db, self.info.id, "failed", str(exc))
                 raise
             try:
                 await self._call_all(plan, done_keys)
             finally:
-                for secret in self.keys.values():
-                    providers.release_key(secret)
+                self.dispatcher.release_keys()
+        if self.spec.checks and self.stop_reason != "cancelled":
+            await self._score()
         await self._finish()
+
+    async def _score(self) -> None:
+        """Score the outputs with the spec's checks (resuming a scoring a killed process left), under the run lock."""
+        from promptvault import scorer, scorings
+
+        found = await asyncio.to_thread(scorings.unfinished, self.ctx, self.info.id)
+        if found is None:
+            found = await asyncio.to_thread(scorings.create, self.ctx, self.info.id, self.spec.checks)
+        self.stats.status = "scoring"
+        self._report()
+        await scorer.execute(self.ctx, self.root, found.id, judges=self.stop_reason != BUDGET)
 
     def _recount(self) -> set[str]:
         """Read what the history already holds for the run; set the counters from it; the finished keys."""
         frame = history.HistoryReader(self.root).rows(
             columns=["cell_key", "error", "cost_usd", "input_tokens", "output_tokens"],
             run_id=self.info.id, team_id=self.info.team_id)
-        failed = frame.filter(frame["error"].is_not_null()).height
+        cells = frame.filter(~frame["cell_key"].str.starts_with(history.JUDGE_PREFIX))  # judge calls cost, but are no cells
+        failed = cells.filter(cells["error"].is_not_null()).height
         cost = float(frame["cost_usd"].fill_null(0).sum() or 0.0)
         tokens = (int(frame["input_tokens"].fill_null(0).sum() or 0), int(frame["output_tokens"].fill_null(0).sum() or 0))
-        runs.set_progress(self.ctx.db, self.info.id, frame.height - failed, failed, cost, tokens)
-        self.stats.skipped, self.prior_cost = frame.height, cost
-        return set(frame["cell_key"].to_list())
+        runs.set_progress(self.ctx.db, self.info.id, cells.height - failed, failed, cost, tokens)
+        self.stats.skipped, self.prior_cost = cells.height, cost
+        return set(cells["cell_key"].to_list())
 
     def _set_budget(self) -> None:
         """The most this execution may spend: the spec's cap and the team's month, less what the run spent."""
@@ -249,19 +236,8 @@ class _Execution:
             limits.append(status.limit_usd - status.spent_usd)  # this run's prior cost is already in `spent`
         self.budget_left = min(limits) if limits else None
 
-    def _open_keys(self, stack: contextlib.ExitStack) -> None:
-        """Route every model and decrypt each stored key once for this execution (each decryption audited)."""
-        for model in self.spec.models:
-            found = route(self.ctx, self.info.team_id, model)
-            self.routes[model.label] = found
-            if found.key_id is not None and found.key_id not in self.keys:
-                purpose = f"run {self.info.id}"
-                self.keys[found.key_id] = stack.enter_context(vault.use_key(self.ctx, found.key_id, purpose))
-
     async def _call_all(self, plan: RunPlan, done_keys: set[str]) -> None:
         """Run the workers, the flusher and the ticker until the cells run out or the run is stopped."""
-        self.limits = Limits(self.spec.concurrency, provider_limits())
-        self.slots = asyncio.Semaphore(self.spec.concurrency)
         cells = plan.cells(skip=done_keys)
         # Twice the concurrency: a cell waiting out a backoff keeps its worker but not its call slot.
         count = min(self.spec.concurrency * 2, max(plan.total_cells - len(done_keys), 1))
@@ -313,77 +289,15 @@ class _Execution:
     async def _run_cell(self, cell: Cell) -> dict:
         """One cell's final outcome as a history row: cached, answered, or failed after its attempts."""
         started_at = datetime.now(timezone.utc)
-        found = self.routes[cell.model.label]
-        cache_key = None
-        if self.spec.cache_for(cell.version.params) and found.provider != "offline":
-            cache_key = response_cache.cache_key(self.info.team_id, cell.model.label, cell.messages, cell.version.params)
-            hit = await asyncio.to_thread(response_cache.lookup, self.ctx.db, cache_key)
-            if hit is not None:
-                return self._row(cell, found, started_at, 0, cached=hit)
-        breaker = self.breakers.setdefault((found.provider, found.key_id, found.api_base), CircuitBreaker())
-        gate = self.limits.gate(found.provider)
-        attempts = 0
-        while True:
-            if not breaker.allow():
-                error = providers.ProviderCallError(
-                    "circuit_open", f"not called: {found.provider} failed repeatedly ({breaker.last_error})")
-                return self._row(cell, found, started_at, attempts, error=error)
-            attempts += 1
-            await gate.wait_turn()
-            try:
-                async with self.slots, gate.limit:
-                    self.stats.calls += 1
-                    completion = await providers.complete(
-                        cell.model.model, cell.messages, cell.version.params, api_key=self.keys.get(found.key_id),
-                        api_base=found.api_base, timeout=self.spec.timeout, prices=self.prices)
-            except providers.ProviderCallError as error:
-                breaker.record_failure(error.kind, error.message)
-                if error.kind == "rate_limit" and (error.retry_after or 0) >= PAUSE_PROVIDER_AFTER:
-                    gate.pause(error.retry_after)
-                if not error.retryable or attempts >= MAX_ATTEMPTS or (error.retry_after or 0) > MAX_RETRY_AFTER:
-                    return self._row(cell, found, started_at, attempts, error=error)
-                await self._back_off(attempts, error.retry_after)
-                continue
-            breaker.record_success()
-            if cache_key is not None:
-                self.to_cache.append(response_cache.CachedAnswer(
-                    cache_key, cell.model.label, completion.output, completion.finish_reason,
-                    completion.input_tokens, completion.output_tokens))
-            return self._row(cell, found, started_at, attempts, completion=completion)
+        use_cache = self.spec.cache_for(cell.version.params)
+        outcome = await self.dispatcher.call(cell.model, cell.messages, cell.version.params, use_cache)
+        return self._row(cell, self.dispatcher.routes[cell.model.label], started_at, outcome)
 
-    async def _back_off(self, attempts: int, retry_after: float | None) -> None:
-        """Wait before the next attempt, counted as retrying."""
-        self.stats.retrying += 1
-        try:
-            await asyncio.sleep(backoff_delay(attempts, retry_after))
-        finally:
-            self.stats.retrying -= 1
-
-    def _row(self, cell: Cell, found: Route, started_at: datetime, attempts: int, *,
-             completion: providers.Completion | None = None, error: providers.ProviderCallError | None = None,
-             cached: response_cache.CachedAnswer | None = None) -> dict:
+    def _row(self, cell: Cell, found: Route, started_at: datetime, outcome: Outcome) -> dict:
         """The history row of a cell's final outcome."""
-        finished = datetime.now(timezone.utc)
-        row = {
-            "run_id": self.info.id, "cell_key": cell.cell_key, "prompt_id": self.info.prompt_id,
-            "version_id": cell.version.id, "model": cell.model.label, "provider": found.provider,
-            "rendered_input": self._input_json(cell), "attempts": attempts, "cache_hit": cached is not None,
-            "team_id": self.info.team_id, "project_id": self.info.project_id, "user_id": self.ctx.actor.user_id,
-            "started_at": started_at, "finished_at": finished, "cost_usd": 0.0,
-        }
-        if completion is not None:
-            row.update(output=completion.output, finish_reason=completion.finish_reason,
-                       latency_ms=completion.latency_ms, ttft_ms=completion.ttft_ms,
-                       input_tokens=completion.input_tokens, output_tokens=completion.output_tokens,
-                       cost_usd=completion.cost_usd)
-        elif cached is not None:
-            row.update(output=cached.output, finish_reason=cached.finish_reason,
-                       latency_ms=(finished - started_at).total_seconds() * 1000,
-                       input_tokens=cached.input_tokens, output_tokens=cached.output_tokens)
-        else:
-            row.update(error=error.message, error_kind=error.kind,
-                       latency_ms=(finished - started_at).total_seconds() * 1000)
-        return row
+        return outcome_row(outcome, found, started_at, self._input_json(cell), run_id=self.info.id,
+                           cell_key=cell.cell_key, prompt_id=self.info.prompt_id, version_id=cell.version.id,
+                           team_id=self.info.team_id, project_id=self.info.project_id, user_id=self.ctx.actor.user_id)
 
     def _input_json(self, cell: Cell) -> str:
         """The rendered messages as JSON, serialised once per version × case."""
@@ -433,7 +347,7 @@ class _Execution:
         if not self.buffer and not final:
             return None
         rows, self.buffer = self.buffer, []
-        answers, self.to_cache = self.to_cache, []
+        answers = self.dispatcher.take_cache_writes()
         progress = await asyncio.to_thread(self._persist, rows, answers)
         return progress.cancel_requested
 

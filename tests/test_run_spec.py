@@ -109,3 +109,23 @@ def test_load_spec_missing_file(tmp_path):
 ])
 def test_looks_like_secret(value, secret):
     assert looks_like_secret(value) is secret
+
+
+def test_spec_checks_are_parsed_and_survive_a_round_trip_through_the_runs_table():
+    spec = parse_spec({**BASE, "checks": ["equals", {"regex": "^A"}, {"json-schema": {"type": "object"}}],
+                       "baseline": 3})
+    assert [c.type for c in spec.checks] == ["equals", "regex", "json-schema"] and spec.baseline == 3
+    stored = spec.model_dump(mode="json")
+    assert RunSpec.model_validate(stored).checks == spec.checks
+    assert RunSpec.model_validate(spec.model_copy().model_dump()).checks == spec.checks
+
+
+@pytest.mark.parametrize("checks, message", [
+    ([{"regex": "(unclosed"}], r"checks.0 \(regex\): bad pattern"),
+    ([{"json-schema": {"type": 12}}], r"checks.0 \(json-schema\)"),
+    (["containz"], "unknown check type 'containz'"),
+    ("equals", "expected a list of checks"),
+])
+def test_spec_with_a_bad_check_names_the_check(checks, message):
+    with pytest.raises(ValidationError, match=message):
+        parse_spec({**BASE, "checks": checks})

@@ -133,7 +133,16 @@ def _print_estimate(prepared) -> None:
     if prepared.budget is not None:
         b = prepared.budget
         click.echo(f"budget: the team has ${b.left_usd:,.2f} left of ${b.limit_usd:,.2f} this month")
+    judges = judge_calls(plan)
+    if judges:
+        click.echo(f"checks: up to {_n(judges, 'judge call')} after the run, not in this estimate")
     click.echo("tokens and cost are estimates (output assumed to reach max_tokens, or 256 without it)")
+
+
+def judge_calls(plan) -> int:
+    """How many judge calls the spec's model-graded checks make at most: one per output, or per row for pick-best."""
+    outputs, rows = plan.total_cells, len(plan.cases) * plan.spec.repeats
+    return sum(outputs if c.type == "llm-judge" else rows for c in plan.spec.checks if c.type in ("llm-judge", "pick-best"))
 
 
 def _n(count: int, word: str) -> str:
@@ -147,18 +156,29 @@ def _cost(value: float | None) -> str:
 
 
 def _print_run(ctx, info, as_json: bool) -> None:
-    """A run's record and its per-column summary, as a table or JSON."""
+    """A run's record and its per-column summary (with pass rates once scored), as a table or JSON."""
+    from promptvault.cli import scores
+
     columns = column_summaries(ctx, info.id)
+    scored = scores.scored_run(ctx, info.id) if info.finished else None
+    baseline = info.spec.get("baseline")
+    compared = scores.comparison(ctx, info.id, baseline) if scored and baseline and scores.scored_run(ctx, baseline) else None
     if as_json:
-        return echo_json({"run": info, "summary": columns})
+        return echo_json({"run": info, "summary": columns, "scores": scores.scores_json(scored) if scored else None,
+                          "comparison": scores.comparison_json(compared) if compared else None})
     click.echo(f"run {info.id}: {info.status}  {info.done_cells:,} done, {info.failed_cells:,} failed of "
                f"{info.total_cells:,} cells  ${info.cost_usd:,.4f}  tokens {info.input_tokens:,} in / "
                f"{info.output_tokens:,} out")
     if info.error:
         click.echo(f"error: {info.error}", err=True)
-    rows = [[c.label, f"{c.calls:,}", f"{c.errors:,}", _ms(c.mean_latency_ms), _ms(c.p95_latency_ms),
-             f"{c.input_tokens:,}", f"{c.output_tokens:,}", f"${c.cost_usd:,.4f}"] for c in columns]
-    echo_table(["COLUMN", "CALLS", "ERRORS", "MEAN MS", "P95 MS", "TOKENS IN", "TOKENS OUT", "COST"], rows)
+    if scored is not None:
+        scores.print_scores(scored)
+    else:
+        rows = [[c.label, f"{c.calls:,}", f"{c.errors:,}", _ms(c.mean_latency_ms), _ms(c.p95_latency_ms),
+                 f"{c.input_tokens:,}", f"{c.output_tokens:,}", f"${c.cost_usd:,.4f}"] for c in columns]
+        echo_table(["COLUMN", "CALLS", "ERRORS", "MEAN MS", "P95 MS", "TOKENS IN", "TOKENS OUT", "COST"], rows)
+    if compared is not None:
+        scores.print_comparison(compared)
 
 
 def _ms(value: float | None) -> str:
@@ -235,3 +255,14 @@ def cancel(click_ctx, run_id, as_json) -> None:
         click.echo(f"run {info.id}: cancelled")
     else:
         click.echo(f"run {info.id}: cancel requested; the process executing it stops within seconds")
+
+
+def _attach_score_commands() -> None:
+    """`runs compare` and `runs rescore` live in cli/scores.py."""
+    from promptvault.cli import scores
+
+    runs_group.add_command(scores.compare)
+    runs_group.add_command(scores.rescore)
+
+
+_attach_score_commands()

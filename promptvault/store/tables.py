@@ -309,3 +309,31 @@ class CachedResponse(Base):
     input_tokens: Mapped[int] = mapped_column(Integer, default=0)
     output_tokens: Mapped[int] = mapped_column(Integer, default=0)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class Scoring(Base):
+    """One scoring of a run's outputs with a set of checks (at the run's end, or a re-score later)."""
+
+    __tablename__ = "scorings"
+    __table_args__ = (Index("ix_scorings_run", "run_id", "id"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    run_id: Mapped[int] = mapped_column(ForeignKey("runs.id", ondelete="CASCADE"))
+    checks: Mapped[list] = mapped_column(JSONType)
+    status: Mapped[str] = mapped_column(String(12), default="pending")  # pending, running, done, failed
+    error: Mapped[str | None] = mapped_column(Text, nullable=True)
+    judge_calls: Mapped[int] = mapped_column(Integer, default=0)
+    cost_usd: Mapped[float] = mapped_column(default=0.0)
+    created_by: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime, nullable=True)
+
+
+class CellScore(Base):
+    """One output's check results within a scoring."""
+
+    __tablename__ = "cell_scores"
+    scoring_id: Mapped[int] = mapped_column(ForeignKey("scorings.id", ondelete="CASCADE"), primary_key=True)
+    cell_key: Mapped[str] = mapped_column(String(1000), primary_key=True)
+    passed: Mapped[bool] = mapped_column(Boolean)
+    score: Mapped[float | None] = mapped_column(nullable=True)
+    results: Mapped[list] = mapped_column(JSONType)

@@ -5,7 +5,8 @@
         assert fake.calls("gpt-x") == 1
 
 Routes: POST /v1/chat/completions (and /chat/completions), JSON or SSE with `stream: true`; GET /v1/models.
-Answer: `FakeConfig.reply.format(model=..., last_user=...)`, default "{model}: {last_user}".
+Answer: `FakeConfig.reply.format(model=..., last_user=...)`, default "{model}: {last_user}"; a model named in
+`FakeConfig.replies` answers with its own template instead (a judge that answers JSON, say).
 Tokens: ceil(chars / 4) of the text, summed over every message's content (prompt) or of the reply
 (completion), unless FakeConfig.prompt_tokens / completion_tokens fix them. A reply longer than
 `max_tokens` is cut to max_tokens * 4 characters with finish_reason "length".
@@ -55,6 +56,7 @@ class FakeConfig:
     """How the fake answers; change it with FakeProvider.configure(...) or per request (see the module doc)."""
 
     reply: str = "{model}: {last_user}"
+    replies: dict[str, str] = field(default_factory=dict)
     models: tuple[str, ...] = ("fake-model",)
     latency: float = 0.0
     latency_max: float | None = None
@@ -72,7 +74,8 @@ class FakeConfig:
 
     def __post_init__(self) -> None:
         """Refuse unknown outcomes, an error mix whose probabilities exceed 1, and a reply with unknown fields."""
-        self.reply.format(model="", last_user="")
+        for template in [self.reply, *self.replies.values()]:
+            template.format(model="", last_user="")
         for outcome in [self.fail_with, *self.errors, *(o for s in self.script.values() for o in s)]:
             _check_outcome(outcome)
         if sum(self.errors.values()) > 1:
@@ -204,7 +207,7 @@ def _answer(cfg: FakeConfig, body: dict, model: str) -> tuple[str, str, dict]:
     """The reply text, finish_reason and usage for a chat body."""
     messages = body["messages"]
     last_user = next((_text(m.get("content")) for m in reversed(messages) if m.get("role") == "user"), "")
-    reply, finish = cfg.reply.format(model=model, last_user=last_user), "stop"
+    reply, finish = cfg.replies.get(model, cfg.reply).format(model=model, last_user=last_user), "stop"
     limit = body.get("max_completion_tokens") or body.get("max_tokens")
     if isinstance(limit, int) and 0 < limit < _tokens(reply):
         reply, finish = reply[: limit * 4], "length"

@@ -1,0 +1,300 @@
+"""Scoring a run's outputs: deterministic checks for free, model-graded checks through a `Dispatcher`.
+
+Judge calls have the run's retries, limits, cache, cost accounting and audit. Each is written to the run's
+history under a key `judge:<scoring>:<check>:<target>` (target: the cell key, or `case:repeat` for pick-best),
+with no version, so analytics counts judge spend by the judge's model and a resumed scoring reuses every
+judge answer already written. A judge that fails, times out or answers garbage gives that check an error on
+that output; it never stops the scoring.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import dataclasses
+import json
+import math
+from collections import defaultdict
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from promptvault import history, judging, runs, scorings
+from promptvault.history import JUDGE_PREFIX
+from promptvault.checks import CheckResult, Observed, OutputScore, combine, evaluate, is_model_graded, judged, parse_checks
+from promptvault.context import Context
+from promptvault.dispatch import Dispatcher, Outcome, outcome_row
+from promptvault.errors import PromptVaultError
+from promptvault.matrix import column_key, parse_cell_key
+
+FLUSH_ROWS = 100
+_READ = ["cell_key", "output", "error", "latency_ms", "cost_usd", "output_tokens", "rendered_input"]
+
+
+@dataclass(frozen=True)
+class Target:
+    """One output of the run, as scoring sees it."""
+
+    cell_key: str
+    column: str
+    case: int
+    repeat: int
+    observed: Observed
+    prompt: list[dict[str, Any]] | None
+
+
+@dataclass
+class ScoringStats:
+    """Live counters of a scoring's judge calls."""
+
+    scoring_id: int
+    judge_total: int = 0
+    judge_done: int = 0
+    calls: int = 0
+    retrying: int = 0
+    cost_usd: float = 0.0
+
+
+def is_judge_key(cell_key: str) -> bool:
+    """Whether a history row is a judge call rather than a cell of the run."""
+    return cell_key.startswith(JUDGE_PREFIX)
+
+
+def rescore(ctx: Context, root: Path | str, run_id: int, checks: list[Any]) -> scorings.ScoringInfo:
+    """Score a finished run again with these checks, without calling its models (judges are called)."""
+    info = runs.get_run(ctx, run_id)
+    if not info.finished:
+        raise PromptVaultError(f"run {run_id} is still {info.status}; score it when it has finished")
+    created = scorings.create(ctx, run_id, checks)
+    return asyncio.run(execute(ctx, root, created.id))
+
+
+async def execute(ctx: Context, root: Path | str, scoring_id: int, judges: bool = True,
+                  on_progress: Callable[[ScoringStats], None] | None = None) -> scorings.ScoringInfo:
+    """Score every output of the scoring's run and store the results; the scoring's final record."""
+    info = await asyncio.to_thread(scorings.get, ctx, scoring_id)
+    run = await asyncio.to_thread(runs.get_run, ctx, info.run_id)
+    job = _Scoring(ctx, Path(root), info, run, judges, ScoringStats(scoring_id), on_progress)
+    try:
+        await asyncio.to_thread(scorings.mark_running, ctx.db, scoring_id)
+        await job.run()
+    except asyncio.CancelledError:
+        raise  # left running: a resume finishes it
+    except Exception as exc:  # noqa: BLE001 - a broken scoring is reported on the scoring, never on the run
+        await asyncio.to_thread(scorings.fail, ctx.db, scoring_id, str(exc) or type(exc).__name__)
+    return await asyncio.to_thread(scorings.get, ctx, scoring_id)
+
+
+class _Scoring:
+    """One execution of a scoring."""
+
+    def __init__(self, ctx: Context, root: Path, info: scorings.ScoringInfo, run: runs.RunInfo, judges: bool,
+                 stats: ScoringStats, on_progress: Callable[[ScoringStats], None] | None):
+        self.ctx, self.root, self.info, self.run_info, self.judges = ctx, root, info, run, judges
+        self.checks = parse_checks(info.checks)
+        self.stats, self.on_progress = stats, on_progress
+        self.writer = history.HistoryWriter(root)
+        self.buffer: list[dict] = []
+        self.write_lock = asyncio.Lock()
+        self.spec = run.spec
+        self.answers = 0  # judge answers this scoring holds: called now, or written by an earlier execution
+
+    async def run(self) -> None:
+        """Evaluate, judge, store."""
+        targets, answered = await asyncio.to_thread(self._read)
+        expected = await asyncio.to_thread(self._expected)
+        targets = [dataclasses.replace(t, observed=dataclasses.replace(t.observed, expected=expected.get(t.case)))
+                   for t in targets]
+        results = {t.cell_key: self._deterministic(t) for t in targets}
+        graded = [(i, c) for i, c in enumerate(self.checks) if is_model_graded(c)]
+        if graded:
+            await self._judge_all(graded, targets, results, answered)
+        scores = {key: combine([r for r in found if r is not None]) for key, found in results.items()}
+        await asyncio.to_thread(scorings.save, self.ctx.db, self.info.id, scores, self.answers, self.stats.cost_usd)
+
+    def _read(self) -> tuple[list[Target], dict[str, dict]]:
+        """The run's outputs, and the judge answers this scoring already wrote (by key)."""
+        frame = history.HistoryReader(self.root).rows(columns=_READ, order_by="finished_at",
+                                                        team_id=self.run_info.team_id, run_id=self.run_info.id)
+        targets: dict[str, Target] = {}
+        answered: dict[str, dict] = {}
+        mine = f"{JUDGE_PREFIX}{self.info.id}:"
+        for row in frame.iter_rows(named=True):
+            key = row["cell_key"]
+            if is_judge_key(key):
+                if key.startswith(mine):
+                    answered[key] = row
+                continue
+            version_id, model, case, repeat = parse_cell_key(key)
+            observed = Observed(row["output"], row["error"], None, row["latency_ms"], row["cost_usd"],
+                                row["output_tokens"])
+            targets[key] = Target(key, column_key(version_id, model), case, repeat, observed,
+                                  _messages(row["rendered_input"]))
+        return list(targets.values()), answered
+
+    def _expected(self) -> dict[int, str | None]:
+        """Each case's expected output: the run's inline cases, or its dataset as it is now."""
+        return {position: case.get("expected") for position, case in run_cases(self.ctx, self.spec).items()}
+
+    def _deterministic(self, target: Target) -> list[CheckResult | None]:
+        """The deterministic checks' results, with a placeholder for each model-graded one."""
+        return [None if is_model_graded(c) else evaluate(c, target.observed) for c in self.checks]
+
+    async def _judge_all(self, graded: list, targets: list[Target], results: dict, answered: dict) -> None:
+        """Run every model-graded check, through one dispatcher whose keys are opened (and audited) once."""
+        jobs = []
+        for index, check in graded:
+            if check.type == "llm-judge":
+                jobs += [self._judge_one(index, check, t, results, answered) for t in targets]
+            else:
+                rows: dict[tuple[int, int], list[Target]] = defaultdict(list)
+                for t in targets:
+                    rows[(t.case, t.repeat)].append(t)
+                jobs += [self._pick_best(index, check, row, results, answered) for row in rows.values()]
+        self.stats.judge_total = len(jobs)
+        if not self.judges:
+            for index, check in graded:
+                for t in targets:
+                    results[t.cell_key][index] = judged(check, None, None, "not judged: the run stopped at its budget")
+            return
+        models = list({judging.judge_model(c.model).label: judging.judge_model(c.model) for _, c in graded}.values())
+        prices = await asyncio.to_thread(runs.price_overrides, self.ctx)
+        spec_concurrency = int(self.spec.get("concurrency") or 8)
+        self.dispatcher = Dispatcher(self.ctx, self.run_info.team_id, spec_concurrency,
+                                     float(self.spec.get("timeout") or 60), prices, counters=self.stats)
+        with contextlib.ExitStack() as keys:
+            purpose = f"scoring {self.info.id} of run {self.run_info.id}"
+            await asyncio.to_thread(self.dispatcher.open_keys, keys, models, purpose)
+            try:
+                await asyncio.gather(*jobs)
+            finally:
+                self.dispatcher.release_keys()
+                await self._flush()
+
+    async def _judge_one(self, index: int, check, target: Target, results: dict, answered: dict) -> None:
+        """Grade one output against the check's rubric."""
+        own = results[target.cell_key]
+        if target.observed.error is not None:
+            own[index] = judged(check, None, None, "no output: the call failed")
+        elif check.only_if_passed and not combine([r for r in own if r is not None]).passed:
+            own[index] = dataclasses.replace(judged(check, 0.0, None), detail="not judged: deterministic checks failed")
+        else:
+            messages = judging.judge_messages(check.rubric, target.prompt, target.observed.output or "")
+            key = f"{JUDGE_PREFIX}{self.info.id}:{index}:{target.cell_key}"
+            text, error = await self._ask(key, check, messages, answered)
+            own[index] = _graded(check, text, error, judging.parse_judgement)
+        self._tick()
+
+    async def _pick_best(self, index: int, check, row: list[Target], results: dict, answered: dict) -> None:
+        """Ask which answer of one case and repeat is best; the winner passes, the others fail."""
+        candidates = [t for t in row if t.observed.error is None and (
+            not check.only_if_passed or combine([r for r in results[t.cell_key] if r is not None]).passed)]
+        for t in row:
+            results[t.cell_key][index] = dataclasses.replace(
+                judged(check, 0.0, None), detail="not a candidate (failed call or checks)")
+        if len(candidates) == 1:
+            results[candidates[0].cell_key][index] = dataclasses.replace(judged(check, 1.0, None), detail="the only answer")
+        elif candidates:
+            messages = judging.pick_messages(check.criteria, candidates[0].prompt,
+                                             [t.observed.output or "" for t in candidates])
+            key = f"{JUDGE_PREFIX}{self.info.id}:{index}:{row[0].case}:{row[0].repeat}"
+            text, error = await self._ask(key, check, messages, answered)
+            try:
+                if error is not None:
+                    raise judging.JudgeAnswerError(error)
+                best, reasoning = judging.parse_pick(text, len(candidates))
+            except judging.JudgeAnswerError as exc:
+                for t in candidates:
+                    results[t.cell_key][index] = judged(check, None, None, str(exc))
+            else:
+                for i, t in enumerate(candidates):
+                    results[t.cell_key][index] = judged(check, 1.0 if i == best else 0.0, reasoning)
+        self._tick()
+
+    async def _ask(self, key: str, check, messages: list[dict], answered: dict) -> tuple[str | None, str | None]:
+        """A judge's answer text (or why there is none): from this scoring's history, else a call."""
+        self.answers += 1
+        if key in answered:
+            row = answered[key]
+            self.stats.cost_usd += row.get("cost_usd") or 0.0
+            return row.get("output"), row.get("error") and f"judge call failed: {row['error']}"
+        model = judging.judge_model(check.model)
+        started_at = datetime.now(timezone.utc)
+        outcome: Outcome = await self.dispatcher.call(model, messages, judging.JUDGE_PARAMS, use_cache=True)
+        row = outcome_row(outcome, self.dispatcher.routes[model.label], started_at,
+                          json.dumps(messages, ensure_ascii=False), run_id=self.run_info.id, cell_key=key,
+                          prompt_id=self.run_info.prompt_id, version_id=None, team_id=self.run_info.team_id,
+                          project_id=self.run_info.project_id, user_id=self.ctx.actor.user_id)
+        self.stats.cost_usd += row["cost_usd"]
+        await self._keep(row)
+        if outcome.error is not None:
+            return None, f"judge call failed ({outcome.error.kind}): {outcome.error.message}"
+        return row.get("output"), None
+
+    async def _keep(self, row: dict) -> None:
+        """Buffer a judge call's row; write a part every FLUSH_ROWS."""
+        self.buffer.append(row)
+        if len(self.buffer) >= FLUSH_ROWS:
+            await self._flush()
+
+    async def _flush(self) -> None:
+        """Write buffered judge rows, cache their answers, and add their cost and tokens to the run."""
+        async with self.write_lock:
+            rows, self.buffer = self.buffer, []
+            answers = self.dispatcher.take_cache_writes()
+            if rows or answers:
+                await asyncio.to_thread(self._persist, rows, answers)
+
+    def _persist(self, rows: list[dict], answers: list) -> None:
+        """Durable judge rows, then the run's cost and the cache."""
+        from promptvault import response_cache
+
+        if rows:
+            self.writer.append(rows)
+            self.writer.flush()
+            cost = math.fsum(r["cost_usd"] for r in rows)
+            tokens = (sum(r.get("input_tokens") or 0 for r in rows), sum(r.get("output_tokens") or 0 for r in rows))
+            runs.record_progress(self.ctx.db, self.run_info.id, 0, 0, cost, tokens)
+        if answers:
+            response_cache.store(self.ctx.db, self.run_info.team_id, answers)
+
+    def _tick(self) -> None:
+        """Count a finished judge job and report progress."""
+        self.stats.judge_done += 1
+        if self.on_progress is not None:
+            self.on_progress(self.stats)
+
+
+def _graded(check, text: str | None, error: str | None, parse) -> CheckResult:
+    """A llm-judge result from the judge's answer, or the error that stands for it."""
+    if error is not None:
+        return judged(check, None, None, error)
+    try:
+        score, reasoning = parse(text)
+    except judging.JudgeAnswerError as exc:
+        return judged(check, None, None, str(exc))
+    return judged(check, score, reasoning)
+
+
+def _messages(rendered: str | None) -> list[dict[str, Any]] | None:
+    """The rendered messages a cell sent, or None when they cannot be read."""
+    try:
+        value = json.loads(rendered) if rendered else None
+    except ValueError:
+        return None
+    return value if isinstance(value, list) else None
+
+
+def run_cases(ctx: Context, spec: dict[str, Any]) -> dict[int, dict[str, Any]]:
+    """A run's cases by position as {variables..., "expected"}: its inline cases, or its dataset as it is now."""
+    from promptvault import datasets
+
+    if spec.get("cases"):
+        return {i: dict(case) for i, case in enumerate(spec["cases"], 1)}
+    try:
+        found = datasets.get_cases(ctx, spec.get("dataset") or "")
+    except PromptVaultError:  # deleted or renamed since: no expected outputs, no variables
+        return {}
+    return {c.position: {**c.variables, "expected": c.expected} for c in found}

@@ -1,0 +1,148 @@
+"""Scoring records: a run's checks and each output's results, stored per scoring (the latest finished one counts).
+
+A run's own checks are scored when its cells are done; a re-score stores a new scoring with new or changed
+checks and leaves the outputs, and earlier scorings, as they were.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from pydantic import BaseModel
+from sqlalchemy import delete, insert, select, update
+
+from promptvault import runs
+from promptvault.checks import CheckResult, OutputScore, combine, dump_checks, parse_checks
+from promptvault.context import Context
+from promptvault.errors import NotFoundError, ValidationError
+from promptvault.store import Database
+from promptvault.store.tables import CellScore, Run, Scoring, utcnow
+
+MAX_ERROR_CHARS = 2_000
+INSERT_BATCH = 1_000
+
+
+@dataclass(frozen=True)
+class ScoringInfo:
+    """One scoring of a run: its checks, status, and the judge calls it made."""
+
+    id: int
+    run_id: int
+    checks: list[dict[str, Any]]
+    status: str
+    error: str | None
+    judge_calls: int
+    cost_usd: float
+    created_at: datetime
+    finished_at: datetime | None
+
+    @property
+    def finished(self) -> bool:
+        """Whether the scoring reached done or failed."""
+        return self.status in ("done", "failed")
+
+
+def create(ctx: Context, run_id: int, checks: list[Any]) -> ScoringInfo:
+    """Record a pending scoring of a finished (or finishing) run with these checks (editors)."""
+    parsed = parse_checks([dump_checks([c])[0] if isinstance(c, BaseModel) else c for c in checks or []])
+    if not parsed:
+        raise ValidationError("checks: give at least one check to score the run with")
+    with ctx.db.write() as session:
+        run = runs._load(session, ctx, run_id, "run.start")
+        scoring = Scoring(run_id=run.id, checks=dump_checks(parsed), status="pending", created_by=ctx.actor.user_id)
+        session.add(scoring)
+        session.flush()
+        return _info(scoring)
+
+
+def unfinished(ctx: Context, run_id: int) -> ScoringInfo | None:
+    """The run's newest pending or running scoring (left by a killed process), if any."""
+    with ctx.db.read() as session:
+        runs._load(session, ctx, run_id, "prompt.read")
+        row = session.scalar(select(Scoring).where(Scoring.run_id == run_id, Scoring.status.in_(("pending", "running")))
+                             .order_by(Scoring.id.desc()).limit(1))
+        return _info(row) if row is not None else None
+
+
+def get(ctx: Context, scoring_id: int) -> ScoringInfo:
+    """A scoring of a run the actor may read (NotFoundError otherwise)."""
+    with ctx.db.read() as session:
+        row = session.get(Scoring, scoring_id)
+        if row is None:
+            raise NotFoundError(f"no scoring {scoring_id}")
+        try:
+            runs._load(session, ctx, row.run_id, "prompt.read")
+        except NotFoundError:
+            raise NotFoundError(f"no scoring {scoring_id}") from None
+        return _info(row)
+
+
+def latest(ctx: Context, run_id: int, finished: bool = True) -> ScoringInfo | None:
+    """The run's newest scoring (only done or failed ones when `finished`), or None."""
+    with ctx.db.read() as session:
+        runs._load(session, ctx, run_id, "prompt.read")
+        query = select(Scoring).where(Scoring.run_id == run_id)
+        if finished:
+            query = query.where(Scoring.status.in_(("done", "failed")))
+        row = session.scalar(query.order_by(Scoring.id.desc()).limit(1))
+        return _info(row) if row is not None else None
+
+
+def list_for_run(ctx: Context, run_id: int) -> list[ScoringInfo]:
+    """Every scoring of a run, newest first."""
+    with ctx.db.read() as session:
+        runs._load(session, ctx, run_id, "prompt.read")
+        rows = session.scalars(select(Scoring).where(Scoring.run_id == run_id).order_by(Scoring.id.desc()))
+        return [_info(row) for row in rows]
+
+
+def load_scores(ctx: Context, scoring_id: int) -> dict[str, OutputScore]:
+    """Each output's results by cell key."""
+    get(ctx, scoring_id)  # the role check
+    with ctx.db.read() as session:
+        rows = session.execute(select(CellScore.cell_key, CellScore.results).where(CellScore.scoring_id == scoring_id))
+        return {key: combine([CheckResult.from_dict(r) for r in results]) for key, results in rows}
+
+
+def mark_running(db: Database, scoring_id: int) -> None:
+    """A scoring has started executing."""
+    with db.write() as session:
+        session.execute(update(Scoring).where(Scoring.id == scoring_id).values(status="running", error=None))
+
+
+def save(db: Database, scoring_id: int, scores: dict[str, OutputScore], judge_calls: int, cost: float) -> None:
+    """Store every output's results and finish the scoring, in one transaction."""
+    with db.write() as session:
+        session.execute(delete(CellScore).where(CellScore.scoring_id == scoring_id))
+        rows = [{"scoring_id": scoring_id, "cell_key": key, "passed": s.passed, "score": s.score,
+                 "results": [r.to_dict() for r in s.results]} for key, s in scores.items()]
+        for start in range(0, len(rows), INSERT_BATCH):
+            session.execute(insert(CellScore), rows[start:start + INSERT_BATCH])
+        session.execute(update(Scoring).where(Scoring.id == scoring_id).values(
+            status="done", judge_calls=judge_calls, cost_usd=cost, finished_at=utcnow()))
+
+
+def fail(db: Database, scoring_id: int, error: str) -> None:
+    """Finish a scoring as failed, saying why."""
+    with db.write() as session:
+        session.execute(update(Scoring).where(Scoring.id == scoring_id).values(
+            status="failed", error=error[:MAX_ERROR_CHARS], finished_at=utcnow()))
+
+
+def run_of(db: Database, scoring_id: int) -> Run:
+    """The run a scoring belongs to (no role check: for the executor, which acts for the scoring's creator)."""
+    with db.read() as session:
+        row = session.get(Scoring, scoring_id)
+        if row is None:
+            raise NotFoundError(f"no scoring {scoring_id}")
+        run = session.get(Run, row.run_id)
+        session.expunge(run)
+        return run
+
+
+def _info(row: Scoring) -> ScoringInfo:
+    """A row as ScoringInfo."""
+    return ScoringInfo(row.id, row.run_id, list(row.checks or []), row.status, row.error, row.judge_calls or 0,
+                       float(row.cost_usd or 0.0), row.created_at, row.finished_at)
