@@ -139,15 +139,16 @@ class Dispatcher:
             return None
         return response_cache.cache_key(self.team_id, model.label, messages, params)
 
-    async def call(self, model: ModelSpec, messages: Messages, params: dict[str, Any],
-                   use_cache: bool = False) -> Outcome:
-        """One call to its final outcome: from the cache, answered, or failed after retries."""
+    async def call(self, model: ModelSpec, messages: Messages, params: dict[str, Any], use_cache: bool = False,
+                   on_text: providers.TextCallback | None = None) -> Outcome:
+        """One call to its final outcome: from the cache, answered, or failed after retries; with `on_text`,
+        streamed (it gets the current attempt's answer so far)."""
         cache_key = self.cache_key(model, messages, params) if use_cache else None
         if cache_key is not None:
             hit = await asyncio.to_thread(response_cache.lookup, self.ctx.db, cache_key)
             if hit is not None:
                 return Outcome(0, cached=hit)
-        outcome = await self._attempt(self.routes[model.label], messages, params)
+        outcome = await self._attempt(self.routes[model.label], messages, params, on_text)
         if cache_key is not None and outcome.completion is not None:
             c = outcome.completion
             self.to_cache.append(response_cache.CachedAnswer(
@@ -159,7 +160,8 @@ class Dispatcher:
         answers, self.to_cache = self.to_cache, []
         return answers
 
-    async def _attempt(self, found: Route, messages: Messages, params: dict[str, Any]) -> Outcome:
+    async def _attempt(self, found: Route, messages: Messages, params: dict[str, Any],
+                       on_text: providers.TextCallback | None) -> Outcome:
         """Call until an answer, a final error, or an open breaker."""
         breaker = self.breakers.setdefault((found.provider, found.key_id, found.api_base), CircuitBreaker())
         gate = self.limits.gate(found.provider)
@@ -176,7 +178,8 @@ class Dispatcher:
                     self.counters.calls += 1
                     completion = await providers.complete(
                         found.model.model, messages, params, api_key=self.keys.get(found.key_id),
-                        api_base=found.api_base, timeout=self.timeout, prices=self.prices)
+                        api_base=found.api_base, timeout=self.timeout, prices=self.prices,
+                        stream=on_text is not None and found.provider != "offline", on_text=on_text)
             except providers.ProviderCallError as error:
                 breaker.record_failure(error.kind, error.message)
                 if error.kind == "rate_limit" and (error.retry_after or 0) >= PAUSE_PROVIDER_AFTER:

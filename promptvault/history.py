@@ -70,6 +70,7 @@ _MARKER_RE = re.compile(r"^_compacted-(part-[0-9a-f]{16}-[0-9a-f]{16}\.parquet)\
 _TEAM_RE = re.compile(r"^team=(\d+)$")
 _DAY_RE = re.compile(r"^day=(\d{4}-\d{2}-\d{2})$")
 JUDGE_PREFIX = "judge:"  # the cell key prefix of a scoring's judge calls, which are no cells of their run
+PLAYGROUND_PREFIX = "pg:"  # the cell key prefix of playground calls (their run is a notebook's call record)
 GENERATION_FILE = ".generation"  # per team folder; rewritten whenever the team's visible parts change
 _DUCK_TYPES = {"int64": "BIGINT", "int32": "INTEGER", "string": "VARCHAR", "double": "DOUBLE",
                "bool": "BOOLEAN", "timestamp[us, tz=UTC]": "TIMESTAMPTZ", "date32[day]": "DATE"}

@@ -18,7 +18,7 @@ from promptvault.csv_export import to_csv
 from promptvault.diff_render import render_inline_html, render_side_by_side_html
 from promptvault.diffing import VersionDiff, diff_versions
 from promptvault.errors import NotFoundError, ValidationError
-from promptvault.history import JUDGE_PREFIX, HistoryReader
+from promptvault.history import JUDGE_PREFIX, PLAYGROUND_PREFIX, HistoryReader
 from promptvault.providers import OFFLINE_MODEL, is_offline
 from promptvault.run_spec import ModelSpec
 from promptvault.store.tables import Version
@@ -153,7 +153,7 @@ def load_matrix(ctx: Context, root: Path | str, run_id: int) -> Matrix:
     cells: dict[CellIndex, Cell] = {}
     models: dict[str, tuple[int, str]] = {}
     for row in frame.iter_rows(named=True):  # by finished_at, so a cell written twice keeps its last result
-        if row["cell_key"].startswith(JUDGE_PREFIX):  # a scoring's judge call, not a cell
+        if row["cell_key"].startswith((JUDGE_PREFIX, PLAYGROUND_PREFIX)):  # judge or playground calls: no cells
             continue
         version_id, model, case, repeat = parse_cell_key(row.pop("cell_key"))
         key = column_key(version_id, model)

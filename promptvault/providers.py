@@ -18,6 +18,7 @@ import os
 import re
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from promptvault.errors import PromptVaultError
@@ -46,6 +47,7 @@ _LITELLM_LOGGERS = ("LiteLLM", "LiteLLM Router", "LiteLLM Proxy", "litellm")
 _LITELLM_CALLBACK_LISTS = ("callbacks", "success_callback", "failure_callback", "_async_success_callback",
                            "_async_failure_callback", "input_callback", "service_callback")
 _MAX_MESSAGE = 500
+TextCallback = Callable[[str], None]  # receives a streamed answer so far
 _LITELLM_NOISE = re.compile(r"^(?:litellm\.\w+: )?(?:\w+Error: )?(?:\w+Exception - )?")
 
 
@@ -97,6 +99,11 @@ def _litellm():
         logging.getLogger(name).setLevel(logging.CRITICAL)
     _skip_litellm_pricing()
     return litellm
+
+
+def warm_up() -> None:
+    """Import litellm now (seconds), so that the first call a user waits for does not pay for it."""
+    _litellm()
 
 
 def _skip_litellm_pricing() -> None:
@@ -209,8 +216,9 @@ def _echo(model: str, messages: list[dict], params: dict, started: float) -> Com
 
 async def complete(model: str, messages: list[dict], params: dict, *, api_key: str | None = None,
                    api_base: str | None = None, timeout: float, stream: bool = False,
-                   prices: dict | None = None) -> Completion:
-    """One model call, no retries, within `timeout` seconds in all; raises ProviderCallError on failure."""
+                   prices: dict | None = None, on_text: TextCallback | None = None) -> Completion:
+    """One model call, no retries, within `timeout` seconds in all; raises ProviderCallError on failure.
+    With `stream`, `on_text` gets the answer so far as each piece arrives."""
     if is_offline(model):
         return _echo(model, messages, params, time.perf_counter())
     reserved = sorted(RESERVED_PARAMS & set(params))
@@ -219,7 +227,7 @@ async def complete(model: str, messages: list[dict], params: dict, *, api_key: s
     _litellm()  # the first call's import is not the provider's latency
     started = time.perf_counter()
     try:
-        return await _call(model, messages, params, api_key, api_base, timeout, stream, prices, started)
+        return await _call(model, messages, params, api_key, api_base, timeout, stream, prices, started, on_text)
     except TimeoutError:
         failure = ProviderCallError("timeout", f"no complete answer within {timeout:g} s")
     except Exception as exc:  # noqa: BLE001 - every failure becomes one typed, scrubbed error
@@ -227,7 +235,7 @@ async def complete(model: str, messages: list[dict], params: dict, *, api_key: s
     raise failure  # outside the except block: the original (maybe key-echoing) exception is not chained
 
 
-async def _call(model, messages, params, api_key, api_base, timeout, stream, prices, started) -> Completion:
+async def _call(model, messages, params, api_key, api_base, timeout, stream, prices, started, on_text) -> Completion:
     """Send the request through litellm and read the answer (the whole stream when streaming)."""
     litellm = _litellm()
     extra = {"stream_options": {"include_usage": True}} if stream else {}
@@ -239,7 +247,7 @@ async def _call(model, messages, params, api_key, api_base, timeout, stream, pri
                 model=_litellm_model(model, api_base), messages=messages, api_key=api_key, api_base=api_base,
                 timeout=timeout, num_retries=0, max_retries=0, stream=stream, **extra, **params)
         if stream:
-            return await _read_stream(model, messages, response, prices, started)
+            return await _read_stream(model, messages, response, prices, started, on_text)
     return _from_response(model, messages, response, prices, started)
 
 
@@ -274,7 +282,8 @@ def _from_response(model: str, messages: list[dict], response, prices: dict | No
                       _cost(model, tokens_in, tokens_out, prices), latency, None, response.model or model, estimated)
 
 
-async def _read_stream(model: str, messages: list[dict], stream, prices: dict | None, started: float) -> Completion:
+async def _read_stream(model: str, messages: list[dict], stream, prices: dict | None, started: float,
+                       on_text: TextCallback | None = None) -> Completion:
     """Consume a litellm stream: collect content, note the first content chunk, take usage from the last."""
     parts, first, finish, usage, answered_by = [], None, None, None, model
     async for chunk in stream:
@@ -284,6 +293,8 @@ async def _read_stream(model: str, messages: list[dict], stream, prices: dict | 
             if choice.delta is not None and choice.delta.content:
                 first = first or time.perf_counter()
                 parts.append(choice.delta.content)
+                if on_text is not None:
+                    on_text("".join(parts))
             finish = choice.finish_reason or finish
     latency = (time.perf_counter() - started) * 1000
     output = "".join(parts)

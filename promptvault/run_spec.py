@@ -55,6 +55,16 @@ def looks_like_secret(value: str) -> bool:
     return value.startswith(_SECRET_PREFIXES) or bool(_LONG_TOKEN.match(value))
 
 
+def check_params(value: dict[str, Any]) -> dict[str, Any]:
+    """Call params without the runner's own fields or anything that looks like a key (ValueError otherwise)."""
+    reserved = sorted(RESERVED_PARAMS & value.keys())
+    if reserved:
+        raise ValueError(f"'{reserved[0]}' cannot be a param (the runner sets it: models, keys and timeout come from the spec and the vault)")
+    if any(isinstance(v, str) and looks_like_secret(v) for v in value.values()):
+        raise ValueError("a value looks like an API key; keys live in the vault, never in a spec")
+    return value
+
+
 class ModelSpec(BaseModel):
     """A model to call: a litellm model name, optionally an OpenAI-compatible base URL and a stored key's label or id."""
 
@@ -134,12 +144,7 @@ class RunSpec(BaseModel):
     @field_validator("params")
     @classmethod
     def _params_hold_no_key(cls, value: dict[str, Any]) -> dict[str, Any]:
-        reserved = sorted(RESERVED_PARAMS & value.keys())
-        if reserved:
-            raise ValueError(f"'{reserved[0]}' cannot be a param (the runner sets it: models, keys and timeout come from the spec and the vault)")
-        if any(isinstance(v, str) and looks_like_secret(v) for v in value.values()):
-            raise ValueError("a value looks like an API key; keys live in the vault, never in a spec")
-        return value
+        return check_params(value)
 
     @model_validator(mode="after")
     def _dataset_xor_cases(self) -> RunSpec:

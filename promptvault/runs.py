@@ -107,7 +107,8 @@ def list_runs(ctx: Context, limit: int = 50) -> list[RunInfo]:
     with ctx.db.read() as session:
         require_project(session, ctx, "prompt.read")
         rows = session.scalars(
-            select(Run).where(Run.project_id == ctx.project_id).order_by(Run.id.desc()).limit(max(1, min(limit, 1000)))
+            select(Run).where(Run.project_id == ctx.project_id, Run.kind == "run")  # not the playground's call records
+            .order_by(Run.id.desc()).limit(max(1, min(limit, 1000)))
         )
         emails: dict[int, str] = {}
         return [_info(session, run, emails) for run in rows]

@@ -257,6 +257,7 @@ class Run(Base):
     prompt_id: Mapped[int | None] = mapped_column(ForeignKey("prompts.id", ondelete="SET NULL"), nullable=True)
     spec: Mapped[dict] = mapped_column(JSONType)
     status: Mapped[str] = mapped_column(String(12), default="pending")  # pending, running, done, failed, cancelled
+    kind: Mapped[str] = mapped_column(String(12), default="run", server_default="run")  # run, or playground
     total_cells: Mapped[int] = mapped_column(Integer, default=0)
     done_cells: Mapped[int] = mapped_column(Integer, default=0)
     failed_cells: Mapped[int] = mapped_column(Integer, default=0)
@@ -337,3 +338,21 @@ class CellScore(Base):
     passed: Mapped[bool] = mapped_column(Boolean)
     score: Mapped[float | None] = mapped_column(nullable=True)
     results: Mapped[list] = mapped_column(JSONType)
+
+
+class Notebook(Base):
+    """A user's named playground notebook: its cells (drafts, variables, params, models) and its call record."""
+
+    __tablename__ = "notebooks"
+    __table_args__ = (UniqueConstraint("project_id", "owner_id", "name"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    team_id: Mapped[int] = mapped_column(ForeignKey("teams.id", ondelete="CASCADE"), index=True)
+    project_id: Mapped[int] = mapped_column(ForeignKey("projects.id", ondelete="CASCADE"))
+    owner_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    name: Mapped[str] = mapped_column(String(100))
+    cells: Mapped[list] = mapped_column(JSONType)
+    shared: Mapped[bool] = mapped_column(Boolean, default=False)
+    revision: Mapped[int] = mapped_column(Integer, default=1)  # bumped by every save: two tabs never overwrite
+    run_id: Mapped[int | None] = mapped_column(ForeignKey("runs.id", ondelete="SET NULL"), nullable=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
