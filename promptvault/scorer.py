@@ -191,6 +191,9 @@ class _Scoring:
         """Ask which answer of one case and repeat is best; the winner passes, the others fail."""
         candidates = [t for t in row if t.observed.error is None and (
             not check.only_if_passed or combine([r for r in results[t.cell_key] if r is not None]).passed)]
+        if candidates:  # rotate the order per row, so a judge's bias for a position is spread over the columns
+            turn = (row[0].case + row[0].repeat) % len(candidates)
+            candidates = candidates[turn:] + candidates[:turn]
         for t in row:
             results[t.cell_key][index] = dataclasses.replace(
                 judged(check, 0.0, None), detail="not a candidate (failed call or checks)")
