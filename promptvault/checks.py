@@ -5,8 +5,8 @@ from __future__ import annotations
 import json
 import math
 import re
-from dataclasses import asdict, dataclass, fields, replace
-from typing import Annotated, Any, Callable, Literal, Union
+from dataclasses import dataclass
+from typing import Annotated, Any, Callable, Literal, NamedTuple, Union
 
 import jsonschema
 import pydantic
@@ -366,9 +366,11 @@ class Observed:
     output_tokens: int | None = None
 
 
-@dataclass(frozen=True)
-class CheckResult:
-    """One check's verdict on one output; `error` set means it could not be evaluated (and did not pass)."""
+class CheckResult(NamedTuple):
+    """One check's verdict on one output; `error` set means it could not be evaluated (and did not pass).
+
+    A named tuple, not a dataclass: a scored run holds one per output and check, and this is the cheapest
+    immutable record to build and read back by the hundred thousand."""
 
     name: str
     type: str
@@ -381,13 +383,12 @@ class CheckResult:
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-safe mapping of the result."""
-        return asdict(self)
+        return dict(self._asdict())
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> CheckResult:
         """A result from `to_dict` output (unknown keys ignored)."""
-        known = {f.name for f in fields(cls)}
-        return cls(**{key: value for key, value in data.items() if key in known})
+        return cls(**{key: value for key, value in data.items() if key in cls._fields})
 
 
 class _CannotEvaluate(Exception):
@@ -528,11 +529,11 @@ def judged(check: Check, score: float | None, reasoning: str | None, error: str 
     if error is None and not usable:
         error = f"the judge gave no usable score ({score!r})"
     if error is not None:
-        return replace(_failed(check, error), reasoning=reasoning)
+        return _failed(check, error)._replace(reasoning=reasoning)
     if check.type == "pick-best":
         won = score >= 1
-        return replace(_finish(check, won, float(score), "picked as best" if won else "not picked"), reasoning=reasoning)
-    return replace(_finish(check, False, float(score), ""), reasoning=reasoning)
+        return _finish(check, won, float(score), "picked as best" if won else "not picked")._replace(reasoning=reasoning)
+    return _finish(check, False, float(score), "")._replace(reasoning=reasoning)
 
 
 def _finish(check: Check, passed: bool, score: float, detail: str) -> CheckResult:
@@ -568,7 +569,10 @@ class OutputScore:
 
 def combine(results: list[CheckResult]) -> OutputScore:
     """The verdict on one output from its check results (weight 0 results are shown but decide nothing)."""
-    weighted = [result for result in results if result.weight > 0]
-    total = sum(result.weight for result in weighted)
-    score = sum(result.score * result.weight for result in weighted) / total if weighted else None
-    return OutputScore(all(result.passed for result in weighted), score, list(results))
+    passed, total, weighted = True, 0.0, 0.0
+    for result in results:
+        if result.weight > 0:
+            passed = passed and result.passed
+            total += result.weight
+            weighted += result.score * result.weight
+    return OutputScore(passed, weighted / total if total else None, list(results))

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import dataclasses
 import json
 import math
 from collections import defaultdict
@@ -103,10 +102,8 @@ class _Scoring:
 
     async def run(self) -> None:
         """Evaluate, judge, store."""
-        targets, answered = await asyncio.to_thread(self._read)
         expected = await asyncio.to_thread(self._expected)
-        targets = [dataclasses.replace(t, observed=dataclasses.replace(t.observed, expected=expected.get(t.case)))
-                   for t in targets]
+        targets, answered = await asyncio.to_thread(self._read, expected)
         results = {t.cell_key: self._deterministic(t) for t in targets}
         graded = [(i, c) for i, c in enumerate(self.checks) if is_model_graded(c)]
         if graded:
@@ -114,8 +111,9 @@ class _Scoring:
         scores = {key: combine([r for r in found if r is not None]) for key, found in results.items()}
         await asyncio.to_thread(scorings.save, self.ctx.db, self.info.id, scores, self.answers, self.stats.cost_usd)
 
-    def _read(self) -> tuple[list[Target], dict[str, dict]]:
-        """The run's outputs, and the judge answers this scoring already wrote (by key)."""
+    def _read(self, expected: dict[int, str | None]) -> tuple[list[Target], dict[str, dict]]:
+        """The run's outputs (with their cases' expected outputs), and the judge answers this scoring already
+        wrote (by key)."""
         frame = history.HistoryReader(self.root).rows(columns=_READ, order_by="finished_at",
                                                         team_id=self.run_info.team_id, run_id=self.run_info.id)
         targets: dict[str, Target] = {}
@@ -128,7 +126,7 @@ class _Scoring:
                     answered[key] = row
                 continue
             version_id, model, case, repeat = parse_cell_key(key)
-            observed = Observed(row["output"], row["error"], None, row["latency_ms"], row["cost_usd"],
+            observed = Observed(row["output"], row["error"], expected.get(case), row["latency_ms"], row["cost_usd"],
                                 row["output_tokens"])
             targets[key] = Target(key, column_key(version_id, model), case, repeat, observed,
                                   _messages(row["rendered_input"]))
@@ -179,7 +177,7 @@ class _Scoring:
         if target.observed.error is not None:
             own[index] = judged(check, None, None, "no output: the call failed")
         elif check.only_if_passed and not combine([r for r in own if r is not None]).passed:
-            own[index] = dataclasses.replace(judged(check, 0.0, None), detail="not judged: deterministic checks failed")
+            own[index] = judged(check, 0.0, None)._replace(detail="not judged: deterministic checks failed")
         else:
             messages = judging.judge_messages(check.rubric, target.prompt, target.observed.output or "")
             key = f"{JUDGE_PREFIX}{self.info.id}:{index}:{target.cell_key}"
@@ -195,10 +193,9 @@ class _Scoring:
             turn = (row[0].case + row[0].repeat) % len(candidates)
             candidates = candidates[turn:] + candidates[:turn]
         for t in row:
-            results[t.cell_key][index] = dataclasses.replace(
-                judged(check, 0.0, None), detail="not a candidate (failed call or checks)")
+            results[t.cell_key][index] = judged(check, 0.0, None)._replace(detail="not a candidate (failed call or checks)")
         if len(candidates) == 1:
-            results[candidates[0].cell_key][index] = dataclasses.replace(judged(check, 1.0, None), detail="the only answer")
+            results[candidates[0].cell_key][index] = judged(check, 1.0, None)._replace(detail="the only answer")
         elif candidates:
             messages = judging.pick_messages(check.criteria, candidates[0].prompt,
                                              [t.observed.output or "" for t in candidates])

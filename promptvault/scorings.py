@@ -6,6 +6,8 @@ checks and leaves the outputs, and earlier scorings, as they were.
 
 from __future__ import annotations
 
+import threading
+from collections import OrderedDict
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -14,7 +16,7 @@ from pydantic import BaseModel
 from sqlalchemy import delete, insert, select, update
 
 from promptvault import runs
-from promptvault.checks import CheckResult, OutputScore, combine, dump_checks, parse_checks
+from promptvault.checks import CheckResult, OutputScore, check_name, dump_checks, parse_checks
 from promptvault.context import Context
 from promptvault.errors import NotFoundError, ValidationError
 from promptvault.store import Database
@@ -22,6 +24,9 @@ from promptvault.store.tables import CellScore, Run, Scoring, utcnow
 
 MAX_ERROR_CHARS = 2_000
 INSERT_BATCH = 1_000
+MEMO_SCORINGS = 8  # decoded finished scorings kept per process (a 20,000-output scoring is about 20 MB)
+_memo: OrderedDict[tuple, dict[str, OutputScore]] = OrderedDict()
+_memo_lock = threading.Lock()
 
 
 @dataclass(frozen=True)
@@ -99,11 +104,47 @@ def list_for_run(ctx: Context, run_id: int) -> list[ScoringInfo]:
 
 
 def load_scores(ctx: Context, scoring_id: int) -> dict[str, OutputScore]:
-    """Each output's results by cell key."""
-    get(ctx, scoring_id)  # the role check
+    """Each output's results by cell key (shared and read-only: a finished scoring never changes, so its
+    decoded results are kept for the next page run)."""
+    info = get(ctx, scoring_id)  # the role check, every time
+    memo_key = (str(ctx.db.engine.url), scoring_id, info.created_at)  # a reset database reuses ids, not times
+    with _memo_lock:
+        found = _memo.get(memo_key)
+        if found is not None and info.status == "done":
+            _memo.move_to_end(memo_key)
+            return found
+    meta = [(check_name(c), c.type, c.weight) for c in parse_checks(info.checks)]
     with ctx.db.read() as session:
-        rows = session.execute(select(CellScore.cell_key, CellScore.results).where(CellScore.scoring_id == scoring_id))
-        return {key: combine([CheckResult.from_dict(r) for r in results]) for key, results in rows}
+        rows = session.execute(select(CellScore.cell_key, CellScore.passed, CellScore.score, CellScore.results)
+                               .where(CellScore.scoring_id == scoring_id))
+        found = {key: OutputScore(passed, score, _decode(meta, results)) for key, passed, score, results in rows}
+    if info.status == "done":
+        with _memo_lock:
+            _memo[memo_key] = found
+            while len(_memo) > MEMO_SCORINGS:
+                _memo.popitem(last=False)
+    return found
+
+
+def _encode(result: CheckResult) -> list[Any]:
+    """A result as stored: [passed, score, detail, error, reasoning], trailing nulls dropped (its name, type and
+    weight are the scoring's checks'); a passing check's detail is not kept."""
+    _, _, passed, score, _, detail, error, reasoning = result
+    if reasoning is not None:
+        return [int(passed), score, detail or None, error, reasoning]
+    if error is not None:
+        return [int(passed), score, detail or None, error]
+    return [int(passed), score, detail] if detail and not passed else [int(passed), score]
+
+
+def _decode(meta: list[tuple[str, str, float]], stored: list[list[Any]]) -> list[CheckResult]:
+    """Results from their stored form, named by the scoring's checks."""
+    results = []
+    for (name, kind, weight), item in zip(meta, stored):
+        size = len(item)
+        results.append(CheckResult(name, kind, item[0] == 1, item[1], weight, (item[2] or "") if size > 2 else "",
+                                   item[3] if size > 3 else None, item[4] if size > 4 else None))
+    return results
 
 
 def mark_running(db: Database, scoring_id: int) -> None:
@@ -117,7 +158,7 @@ def save(db: Database, scoring_id: int, scores: dict[str, OutputScore], judge_ca
     with db.write() as session:
         session.execute(delete(CellScore).where(CellScore.scoring_id == scoring_id))
         rows = [{"scoring_id": scoring_id, "cell_key": key, "passed": s.passed, "score": s.score,
-                 "results": [r.to_dict() for r in s.results]} for key, s in scores.items()]
+                 "results": [_encode(r) for r in s.results]} for key, s in scores.items()]
         for start in range(0, len(rows), INSERT_BATCH):
             session.execute(insert(CellScore), rows[start:start + INSERT_BATCH])
         session.execute(update(Scoring).where(Scoring.id == scoring_id).values(

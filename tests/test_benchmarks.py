@@ -49,3 +49,16 @@ def test_analytics_benchmark_quick_run_completes(capsys):
     assert all(float(v) > 0 for r in rows for v in r[1:])
     assert re.search(r"writer: 200,000 rows in [\d.]+ s = [\d,]+ rows/s .* -> \d+ files", out), out
     assert "peak RSS of (a)" in out and "dashboard after a flush" in out and out.count("PASS") + out.count("MISS") == 7
+
+
+def test_scoring_benchmark_quick_run_completes(capsys):
+    assert load("scoring").main(["--quick"]) == 0
+    out = capsys.readouterr().out
+    assert "check: ours and bare agree on the passes per check of 500 outputs" in out, out
+    rows = re.findall(r"^(load_matrix \(a\)|bare checks \(b\)|rescore, 8 checks|evaluate_run|judge ideal|llm-judge"
+                      r"|llm-judge, cached) +([\d,]+) +([\d.]+) +([\d.]+) ", out, re.M)
+    assert [r[0] for r in rows] == ["load_matrix (a)", "bare checks (b)", "rescore, 8 checks", "evaluate_run",
+                                    "judge ideal", "llm-judge", "llm-judge, cached"], out
+    assert all(float(r[2]) > 0 for r in rows) and [r[1] for r in rows] == ["500"] * 4 + ["40"] * 3
+    assert "none during the cached re-scorings" in out and "faster than calling the judge" in out
+    assert out.count("PASS") + out.count("MISS") == 3 and "rescore/((a)+(b))" in out and "Summary: " in out
