@@ -5,7 +5,8 @@ import streamlit as st
 from promptvault import matrix, runs
 from promptvault.authz import can
 from ui import plain, session
-from ui.components import run_form, run_matrix, run_picker, run_progress
+from ui.components import (baseline_view, checks_editor, quality_chart, run_form, run_matrix, run_picker,
+                           run_progress, run_scores)
 from ui.errors import showing_errors
 
 st.title("Compare")
@@ -46,6 +47,20 @@ if not run.finished:
 st.caption(plain(f"Run {run.id} {run_picker.status(run)}"))
 if run.error:
     st.error(plain(f"Run {run.id} {run.status}: {run.error}"), icon=":material/error:")
+root = session.workspace().settings.data_dir
+with showing_errors() as loaded:
+    cells = matrix.load_matrix(ctx, root, run.id)
+    scored, newest = run_scores.load(ctx, root, run.id, cells)
+if not loaded.ok:
+    st.stop()
+if newest is not None and not newest.finished:
+    run_progress.scoring(ctx, newest, session.executor())
+if scored is not None:
+    run_scores.show(ctx, scored, key="compare.scores")
+    quality_chart.show(scored.columns, key=f"compare.chart.{run.id}")
+if may_start and cells.cells:
+    checks_editor.show(ctx, run, newest, key="compare.rescore")
 with showing_errors():
-    cells = matrix.load_matrix(ctx, session.workspace().settings.data_dir, run.id)
-    run_matrix.show(cells, run.id, key="compare.matrix", inputs=run_matrix.case_inputs(ctx, run))
+    run_matrix.show(cells, run.id, key="compare.matrix", inputs=run_matrix.case_inputs(ctx, run), evaluation=scored)
+if scored is not None:
+    baseline_view.show(ctx, root, run, scored, key="compare.baseline")

@@ -39,6 +39,12 @@ class Executor(Protocol):
     def error(self, run_id: int) -> str | None:
         """Why an execution here ended with an exception, if it did."""
 
+    def submit_scoring(self, ctx: Context, scoring_id: int) -> None:
+        """Start executing a recorded scoring (a re-score)."""
+
+    def scoring_stats(self, scoring_id: int) -> scorer.ScoringStats | None:
+        """Live judge counters of a scoring executing here, if any."""
+
 
 class BackgroundExecutor:
     """An event loop on a daemon thread that executes runs and resumes orphaned ones."""

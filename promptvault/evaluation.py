@@ -159,8 +159,8 @@ class Comparison:
 
 def evaluate_run(ctx: Context, root: Path | str, run_id: int, matrix: Matrix | None = None) -> Evaluation | None:
     """The run's latest finished scoring over its matrix, or None when it was never scored."""
-    scoring = scorings.latest(ctx, run_id)
-    if scoring is None or scoring.status != "done":
+    scoring = scorings.latest(ctx, run_id, status="done")  # a failed re-score leaves the last good one shown
+    if scoring is None:
         return None
     matrix = matrix or load_matrix(ctx, root, run_id)
     by_key = scorings.load_scores(ctx, scoring.id)
@@ -232,7 +232,8 @@ def _check_rates(scores: list[OutputScore]) -> dict[str, float]:
 
 def _point(c: ColumnScore) -> tuple[float, float, float]:
     """A column as (quality, cost, latency) for the Pareto front; a column with no latency is slowest."""
-    return (c.pass_rate or 0.0, c.mean_cost_usd, c.latency_p50_ms if c.latency_p50_ms is not None else float("inf"))
+    latency = round(c.latency_p50_ms) if c.latency_p50_ms is not None else float("inf")  # a ms apart is a tie
+    return (c.pass_rate or 0.0, c.mean_cost_usd, latency)
 
 
 def _on_front(c: ColumnScore) -> ColumnScore:

@@ -55,7 +55,9 @@ class RunStats:
     input_tokens: int = 0
     output_tokens: int = 0
     started: float = field(default_factory=time.monotonic)
-    status: str = "running"
+    status: str = "running"  # or "scoring" once every cell is done and the checks are scored
+    judged: int = 0  # judge jobs finished while scoring
+    to_judge: int = 0
 
     @property
     def finished_cells(self) -> int:
@@ -208,7 +210,12 @@ class _Execution:
             found = await asyncio.to_thread(scorings.create, self.ctx, self.info.id, self.spec.checks)
         self.stats.status = "scoring"
         self._report()
-        await scorer.execute(self.ctx, self.root, found.id, judges=self.stop_reason != BUDGET)
+
+        def judging(progress: scorer.ScoringStats) -> None:
+            self.stats.judged, self.stats.to_judge = progress.judge_done, progress.judge_total
+            self._report()
+
+        await scorer.execute(self.ctx, self.root, found.id, judges=self.stop_reason != BUDGET, on_progress=judging)
 
     def _recount(self) -> set[str]:
         """Read what the history already holds for the run; set the counters from it; the finished keys."""

@@ -84,12 +84,14 @@ def get(ctx: Context, scoring_id: int) -> ScoringInfo:
         return _info(row)
 
 
-def latest(ctx: Context, run_id: int, finished: bool = True) -> ScoringInfo | None:
-    """The run's newest scoring (only done or failed ones when `finished`), or None."""
+def latest(ctx: Context, run_id: int, finished: bool = True, status: str | None = None) -> ScoringInfo | None:
+    """The run's newest scoring (only done or failed ones when `finished`; only of `status` when given), or None."""
     with ctx.db.read() as session:
         runs._load(session, ctx, run_id, "prompt.read")
         query = select(Scoring).where(Scoring.run_id == run_id)
-        if finished:
+        if status is not None:
+            query = query.where(Scoring.status == status)
+        elif finished:
             query = query.where(Scoring.status.in_(("done", "failed")))
         row = session.scalar(query.order_by(Scoring.id.desc()).limit(1))
         return _info(row) if row is not None else None

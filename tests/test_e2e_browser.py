@@ -270,6 +270,60 @@ def test_e2e_compare_runs_offline_echo_and_a_fake_provider_in_the_background(ser
     page.screenshot(path=shots / "2-compare-matrix.png", full_page=True)
 
 
+def test_e2e_compare_run_with_checks_shows_pass_rates_and_the_quality_chart(server, browser_page, tmp_path):
+    from playwright.sync_api import expect
+
+    from promptvault.testing.fake_provider import FakeConfig, FakeProvider
+
+    page, shots = browser_page
+    page.goto(server)
+    set_up_admin(page)
+    seed_prompt_and_dataset(tmp_path / "data")
+    price_fake_model(tmp_path / "data")
+    with FakeProvider(FakeConfig(latency=0.2)) as fake:
+        page.get_by_test_id("stSidebarNav").get_by_role("link", name="Compare").click()
+        expect(page.get_by_role("heading", name="Compare")).to_be_visible()
+        settled(page)
+        for label, value in [("Models (one per line)", "offline/echo\nfake-model"),
+                             ("Checks (YAML, optional)", '- {contains: "Ada"}\n- {type: length, max: 200}')]:
+            area = page.get_by_role("textbox", name=label)
+            area.fill(value)
+            area.press("Control+Enter")  # a text area sends its value on blur or Ctrl+Enter
+            settled(page)
+        base_url = page.get_by_role("textbox", name="OpenAI-compatible base URL (optional)")
+        base_url.fill(fake.base_url)
+        base_url.press("Enter")
+        settled(page)
+        page.get_by_role("button", name="Start run").click()
+        expect(page.get_by_role("heading", name="Checks and pass rates")).to_be_visible(timeout=60_000)
+        settled(page)
+    expect(page.get_by_text('contains "Ada"').first).to_be_visible()
+    expect(page.get_by_test_id("stDataFrame").first).to_be_visible()
+    matrix = page.locator(".pv-matrix")
+    expect(matrix).to_contain_text("✗ failed: contains \"Ada\"")
+    expect(matrix.locator("tfoot")).to_contain_text("pass rate 50 % (9–91 %)")
+    chart = page.locator(".js-plotly-plot").first
+    expect(chart.locator("svg.main-svg").first).to_be_visible()
+    expect(chart).to_contain_text("Pareto front")
+    expect(chart).to_contain_text("fake-model")
+    steady(chart)
+    page.screenshot(path=shots / "3-compare-checks.png", full_page=True)
+
+
+def price_fake_model(data_dir: Path) -> None:
+    """As the admin, in the server's own workspace: a price for fake-model, so the chart has a cost axis."""
+    from promptvault import runs
+    from promptvault.config import Settings
+    from promptvault.workspace import open_workspace
+
+    ws = open_workspace(Settings(data_dir=data_dir, database_url=f"sqlite:///{data_dir / 'promptvault.db'}",
+                                 master_key=None))
+    try:
+        runs.set_price(ws.context_for(ADMIN), "fake-model", 1e-6, 2e-6)
+    finally:
+        ws.db.dispose()
+
+
 def test_e2e_analytics_charts_the_demo_run(server, browser_page, tmp_path):
     from playwright.sync_api import expect
 

@@ -200,3 +200,14 @@ def test_analytics_counts_judge_calls_by_their_model_without_a_version(hello, wo
         analytics.view(hello, root, name, filters)  # rows without a version never break a view
     versions = analytics.view(hello, root, "versions", filters)
     assert versions.height >= 1 and runs.get_run(hello, final.id).cost_usd > 0
+
+
+def test_a_failed_rescore_says_why_and_keeps_the_last_good_scores(hello, workspace, fake, monkeypatch):
+    monkeypatch.delenv("OPENAI_API_KEY", raising=False)
+    root = workspace.settings.data_dir
+    final = run_with(hello, workspace, fake, [{"contains": "Hello"}])
+    failed = scorer.rescore(hello, root, final.id, [{"type": "llm-judge", "model": "openai/gpt-4o-mini", "rubric": "r"}])
+    assert failed.status == "failed" and "no 'openai' key" in failed.error
+    assert scorings.latest(hello, final.id).id == failed.id
+    shown = evaluation.evaluate_run(hello, root, final.id)
+    assert shown.scoring.id == failed.id - 1 and shown.columns[0].passed == 3

@@ -11,9 +11,9 @@ from promptvault import datasets, library, refs, runner, runs
 from promptvault.context import Context
 from promptvault.providers import is_offline
 from promptvault.run_plan import BudgetStatus, Estimate
-from promptvault.run_spec import parse_spec
+from promptvault.run_spec import RunSpec, parse_spec
 from ui import plain
-from ui.components import prompt_picker, version_picker
+from ui.components import checks_editor, prompt_picker, run_picker, version_picker
 from ui.errors import showing_errors
 
 DEFAULT_MODELS = "offline/echo"
@@ -59,16 +59,22 @@ def show(ctx: Context, key: str) -> runs.RunInfo | None:
     estimate_col, start_col = st.columns([1, 1])
     if estimate_col.button("Estimate", key=f"{key}.estimate", icon=":material/calculate:", width="stretch"):
         with showing_errors():
-            prepared = runner.prepare(ctx, parse_spec(spec, "run"))
+            prepared = runner.prepare(ctx, build(spec))
             st.session_state[f"{key}.estimated"] = (wanted, prepared.estimate, prepared.budget)  # not the plan: big
     started = None
     if start_col.button("Start run", key=f"{key}.start", type="primary", icon=":material/play_arrow:", width="stretch"):
         with showing_errors():
-            started = runner.start(ctx, parse_spec(spec, "run"))
+            started = runner.start(ctx, build(spec))
     shown, estimate, budget = st.session_state.get(f"{key}.estimated") or (None, None, None)
     if started is None and shown == wanted:  # an estimate of what the form says now, not of earlier inputs
         show_estimate(estimate, budget)
     return started
+
+
+def build(spec: dict[str, Any]) -> RunSpec:
+    """The run spec the form's data says, its checks YAML parsed (ValidationError naming any problem)."""
+    checks = checks_editor.load(spec.get("checks", ""))
+    return parse_spec({k: v for k, v in spec.items() if k != "checks"} | ({"checks": checks} if checks else {}), "run")
 
 
 def _spec_inputs(ctx: Context, name: str, dataset_names: list[str], key: str) -> dict[str, Any] | None:
@@ -94,13 +100,30 @@ def _spec_inputs(ctx: Context, name: str, dataset_names: list[str], key: str) ->
     key_label = base_col.text_input("Key label (optional)", key=f"{key}.key_label",
                                     help="The label or id of a stored key; without one the team's key for the "
                                          "provider is used.")
+    checks, baseline = _checks_and_baseline(ctx, key)
     with st.expander("Settings", icon=":material/tune:"):
         settings = _settings(key)
     if not versions:
         st.caption("Pick at least one version.")
         return None
     return {"prompt": name, "versions": [int(v[1:]) if v[1:].isdigit() else v for v in versions],
-            "models": parse_models(models, api_base, key_label), "dataset": dataset, **settings}
+            "models": parse_models(models, api_base, key_label), "dataset": dataset, "checks": checks, **settings,
+            **({"baseline": baseline} if baseline is not None else {})}
+
+
+def _checks_and_baseline(ctx: Context, key: str) -> tuple[str, int | None]:
+    """The checks' YAML text, and a finished run of the project to compare pass rates with (or None)."""
+    checks_col, baseline_col = st.columns([2, 1])
+    with checks_col:
+        checks = checks_editor.text_area("Checks (YAML, optional)", "", key=f"{key}.checks")
+    past = []
+    with showing_errors():
+        past = [r for r in runs.list_runs(ctx) if r.finished]
+    by_id = {r.id: r for r in past}
+    baseline = baseline_col.selectbox("Baseline run (optional)", [None, *by_id], key=f"{key}.baseline",
+                                      format_func=lambda i: "None" if i is None else run_picker.label(by_id[i]),
+                                      help="An earlier run whose pass rates this run's are compared with.")
+    return checks, baseline
 
 
 def _settings(key: str) -> dict[str, Any]:

@@ -13,6 +13,7 @@ from promptvault import datasets
 from promptvault import matrix as matrices
 from promptvault.context import Context
 from promptvault.errors import PromptVaultError
+from promptvault.evaluation import ColumnScore, Evaluation
 from promptvault.matrix import Cell, ColumnSummary, Matrix
 from promptvault.runs import RunInfo
 from ui.components import diff_view
@@ -33,6 +34,12 @@ STYLE = """<style>
 .pv-matrix td.pv-empty {color: #9ca3af; font-style: italic;}
 .pv-matrix tfoot td {background: rgba(128, 128, 128, 0.08); font-size: 0.8rem;}
 .pv-matrix .pv-bad {color: #dc2626; font-weight: 600;}
+.pv-verdict {font-size: 0.78rem; font-weight: 600; margin-bottom: 4px; overflow-wrap: anywhere;}
+.pv-pass {color: #15803d;}
+.pv-fail {color: #dc2626;}
+.pv-verdict.pv-sub {font-weight: 400; font-size: 0.75rem;}
+.pv-repeats summary {color: #6b7280; font-size: 0.75rem; cursor: pointer; margin-top: 4px;}
+.pv-repeat {border-top: 1px dashed rgba(128, 128, 128, 0.3); margin-top: 4px; padding-top: 4px;}
 </style>"""
 
 
@@ -46,12 +53,13 @@ def case_inputs(ctx: Context, run: RunInfo) -> dict[int, dict]:
         return {}
 
 
-def show(m: Matrix, run_id: int, key: str, inputs: dict[int, dict] | None = None) -> None:
-    """The table, the diff of two columns, and the export buttons."""
+def show(m: Matrix, run_id: int, key: str, inputs: dict[int, dict] | None = None,
+         evaluation: Evaluation | None = None) -> None:
+    """The table (with pass/fail badges when the run was scored), the diff of two columns, and the exports."""
     if not m.cells:
         st.info("No cells have finished yet.", icon=":material/hourglass_empty:")
         return
-    table(m, inputs)
+    table(m, inputs, evaluation)
     if len(m.columns) > 1:
         with st.expander("Diff two columns, cell by cell", icon=":material/difference:"):
             show_diff(m, key=f"{key}.diff")
@@ -64,40 +72,94 @@ def show(m: Matrix, run_id: int, key: str, inputs: dict[int, dict] | None = None
                                 width="stretch", on_click="ignore")
 
 
-def table(m: Matrix, inputs: dict[int, dict] | None = None) -> None:
+def table(m: Matrix, inputs: dict[int, dict] | None = None, evaluation: Evaluation | None = None) -> None:
     """The matrix as an escaped HTML table: errors in red, totals in the footer."""
-    st.html(STYLE + table_html(m, inputs or {}))
+    st.html(STYLE + table_html(m, inputs or {}, evaluation))
 
 
-def table_html(m: Matrix, inputs: dict[int, dict]) -> str:
-    """The HTML of the matrix (every text escaped)."""
+def table_html(m: Matrix, inputs: dict[int, dict], evaluation: Evaluation | None = None) -> str:
+    """The HTML of the matrix (every text escaped); scored repeats fold into one row per case."""
     head = "".join(f"<th>{escape(c.label)}</th>" for c in m.columns)
     rows = []
+    folded = evaluation is not None and m.repeats > 1
     for case in m.cases:
         variables = "\n".join(f"{k}: {v}" for k, v in (inputs.get(case) or {}).items())
+        shown = f'<div class="pv-vars">{escape(variables)}</div>' if variables else ""
+        if folded:
+            cells = "".join(_case_html(m, evaluation, case, c.key) for c in m.columns)
+            rows.append(f'<tr><td class="pv-case">#{case} · {m.repeats} repeats{shown}</td>{cells}</tr>')
+            continue
         for repeat in range(1, m.repeats + 1):
             name = f"#{case}" + (f" · repeat {repeat}" if m.repeats > 1 else "")
-            shown = f'<div class="pv-vars">{escape(variables)}</div>' if variables else ""
-            cells = "".join(_cell_html(m.cells.get((case, repeat, c.key))) for c in m.columns)
+            cells = "".join(_cell_html(m.cells.get((case, repeat, c.key)),
+                                       _badge(evaluation, (case, repeat, c.key))) for c in m.columns)
             rows.append(f'<tr><td class="pv-case">{name}{shown}</td>{cells}</tr>')
-    foot = "".join(f"<td>{_summary_html(s)}</td>" for s in matrices.summary(m))
+    scores = {c.column_key: c for c in evaluation.columns} if evaluation else {}
+    foot = "".join(f"<td>{_summary_html(s)}{_rate_html(scores.get(s.column_key))}</td>"
+                   for s in matrices.summary(m))
     return (f'<div class="pv-matrix-wrap"><table class="pv-matrix"><thead><tr><th class="pv-case">Case</th>{head}'
             f'</tr></thead><tbody>{"".join(rows)}</tbody><tfoot><tr><td class="pv-case">Summary</td>{foot}</tr>'
             f"</tfoot></table></div>")
 
 
-def _cell_html(cell: Cell | None) -> str:
-    """One cell: its output (or error) and its latency, tokens and cost."""
+def _badge(evaluation: Evaluation | None, index: tuple[int, int, str], repeat: bool = False) -> str:
+    """`✓ passed` or `✗ failed: names` for one scored output, `repeat 2 · ✓ passed` as one of several ('' when
+    unscored)."""
+    score = evaluation.outputs.get(index) if evaluation else None
+    if score is None:
+        return ""
+    klass = "pv-verdict pv-sub" if repeat else "pv-verdict"
+    which = f"repeat {index[1]} · " if repeat else ""
+    if score.passed:
+        return f'<div class="{klass} pv-pass">{which}✓ passed</div>'
+    return f'<div class="{klass} pv-fail">{which}✗ failed: {escape(", ".join(score.failed_names()))}</div>'
+
+
+def _case_html(m: Matrix, evaluation: Evaluation, case: int, key: str) -> str:
+    """One case × column over its repeats: the verdict, repeat 1's output, and the others folded away."""
+    verdict = evaluation.cells.get((case, key))
+    if verdict is None:
+        return '<td class="pv-empty">not run yet</td>'
+    mark, klass = ("✓", "pv-pass") if verdict.case_passed else ("✗", "pv-fail")
+    failed = f" · failed: {', '.join(verdict.failed_checks)}" if verdict.failed_checks else ""
+    head = (f'<div class="pv-verdict {klass}">{mark} {verdict.passed}/{verdict.outputs} passed · outputs '
+            f'{"agree" if verdict.agree else "differ"}{escape(failed)}</div>')
+    found = [r for r in range(1, m.repeats + 1) if (case, r, key) in m.cells]
+    badges = {r: _badge(evaluation, (case, r, key), repeat=True) for r in found}
+    first = _cell_html(m.cells[(case, found[0], key)], badges[found[0]], head)
+    rest = "".join(f'<div class="pv-repeat">{_cell_body(m.cells[(case, r, key)], badges[r])}</div>' for r in found[1:])
+    if not rest:
+        return first
+    return first.removesuffix("</td>") + (f'<details class="pv-repeats"><summary>{len(found) - 1} more repeats'
+                                          f"</summary>{rest}</details></td>")
+
+
+def _rate_html(score: ColumnScore | None) -> str:
+    """A column's pass rate under its totals ('' when unscored)."""
+    if score is None or not score.outputs:
+        return ""
+    low, high = score.ci_low * 100, score.ci_high * 100
+    return (f'<br><span class="pv-verdict">pass rate {score.pass_rate * 100:.0f} % ({low:.0f}–{high:.0f} %) · '
+            f"{score.passed:,}/{score.outputs:,} passed</span>")
+
+
+def _cell_html(cell: Cell | None, badge: str = "", head: str = "") -> str:
+    """One cell: its verdict, its output (or error) and its latency, tokens and cost."""
     if cell is None:
         return '<td class="pv-empty">not run yet</td>'
+    klass = ' class="pv-error"' if cell.failed else ""
+    return f"<td{klass}>{head}{_cell_body(cell, badge)}</td>"
+
+
+def _cell_body(cell: Cell, badge: str = "") -> str:
+    """An output (or error) with its badge and meta line."""
     meta = [f"{cell.latency_ms:,.0f} ms" if cell.latency_ms is not None else None,
             f"{cell.input_tokens or 0:,} → {cell.output_tokens or 0:,} tokens",
             usd(cell.cost_usd or 0.0),
             "cached" if cell.cache_hit else None,
             f"{cell.attempts} attempts" if cell.attempts and cell.attempts > 1 else None]
-    klass = ' class="pv-error"' if cell.failed else ""
-    return (f'<td{klass}><div class="pv-out">{escape(matrices.cell_text(cell))}</div>'
-            f'<div class="pv-meta">{escape(" · ".join(p for p in meta if p))}</div></td>')
+    return (f'{badge}<div class="pv-out">{escape(matrices.cell_text(cell))}</div>'
+            f'<div class="pv-meta">{escape(" · ".join(p for p in meta if p))}</div>')
 
 
 def _summary_html(s: ColumnSummary) -> str:

@@ -8,8 +8,8 @@ from __future__ import annotations
 import streamlit as st
 
 from promptvault import matrix as matrices
-from promptvault import runs
-from promptvault.background import Executor
+from promptvault import runs, scorings
+from promptvault.background import BackgroundExecutor, Executor
 from promptvault.context import Context
 from promptvault.runner import RunStats
 from ui import plain, session
@@ -62,9 +62,38 @@ def progress(run: runs.RunInfo, stats: RunStats | None) -> None:
         line = (f"{stats.skipped + stats.done:,} done · {stats.failed:,} failed · {stats.retrying:,} retrying · "
                 f"{stats.in_flight:,} in flight" + (f" · {stats.cached:,} cached" if stats.cached else ""))
     state = "cancelling" if run.cancel_requested else run.status
+    if stats is not None and stats.status == "scoring":
+        judges = f" {stats.judged:,}/{stats.to_judge:,} judge calls" if stats.to_judge else ""
+        st.progress(stats.judged / stats.to_judge if stats.to_judge else 1.0,
+                    text=f"Run {run.id}: all cells finished. Scoring outputs…{judges}")
+        st.caption(plain(f"{line} · {run_matrix.usd(cost)} spent"))
+        return
     st.progress(min(finished / total, 1.0), text=f"Run {run.id} {state}: {finished:,} of {run.total_cells:,} cells")
     eta_text = f" · ETA {_duration(eta)}" if eta is not None else ""
     st.caption(plain(f"{line} · {run_matrix.usd(cost)} spent{eta_text}"))
+
+
+def scoring(ctx: Context, pending: scorings.ScoringInfo, executor: BackgroundExecutor) -> None:
+    """A re-score's judge calls so far, refreshed every POLL_SECONDS; the page reruns when it ends."""
+
+    @st.fragment(run_every=POLL_SECONDS)
+    def live() -> None:
+        current = pending
+        with showing_errors() as read:
+            current = scorings.get(ctx, pending.id)
+        if not read.ok:
+            return
+        if current.finished:
+            st.rerun()
+        stats = executor.scoring_stats(pending.id)
+        done, total = (stats.judge_done, stats.judge_total) if stats else (0, 0)
+        line = f"Scoring… {done:,}/{total:,} judge calls" if total else "Scoring…"
+        retrying = f" · {stats.retrying:,} retrying" if stats and stats.retrying else ""
+        st.progress(done / total if total else 0.0, text=f"{line} (scoring {pending.id} of run {pending.run_id})")
+        st.caption(plain(f"{current.status}{retrying} · {run_matrix.usd(stats.cost_usd if stats else 0.0)} spent "
+                         "on judges · the new results show when it finishes"))
+
+    live()
 
 
 def _duration(seconds: float) -> str:
