@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from promptvault import scorings
-from promptvault.checks import OutputScore
+from promptvault.grading import OutputScore
 from promptvault.context import Context
 from promptvault.evalstats import ProportionTest, pareto_front, two_proportion_test, wilson_interval
 from promptvault.matrix import Cell, Column, Matrix, load_matrix, percentile

@@ -22,7 +22,8 @@ from typing import Any
 
 from promptvault import history, judging, runs, scorings
 from promptvault.history import JUDGE_PREFIX
-from promptvault.checks import CheckResult, Observed, OutputScore, combine, evaluate, is_model_graded, judged, parse_checks
+from promptvault.checks import is_model_graded, parse_checks
+from promptvault.grading import CheckResult, Observed, combine, evaluate, judged
 from promptvault.context import Context
 from promptvault.dispatch import Dispatcher, Outcome, outcome_row
 from promptvault.errors import PromptVaultError

@@ -16,7 +16,8 @@ from pydantic import BaseModel
 from sqlalchemy import delete, insert, select, update
 
 from promptvault import runs
-from promptvault.checks import CheckResult, OutputScore, check_name, dump_checks, parse_checks
+from promptvault.checks import check_name, dump_checks, parse_checks
+from promptvault.grading import CheckResult, OutputScore
 from promptvault.context import Context
 from promptvault.errors import NotFoundError, ValidationError
 from promptvault.store import Database

@@ -1,4 +1,4 @@
-"""Checks: one table of verdicts covering every type, one of refused specs, and the rules around them."""
+"""Checks and grading: one table of verdicts covering every type, one of refused specs, and the rules around them."""
 
 from __future__ import annotations
 
@@ -8,7 +8,6 @@ import pytest
 
 from promptvault.checks import (
     MODEL_GRADED,
-    CheckResult,
     ContainsAllCheck,
     ContainsAnyCheck,
     ContainsCheck,
@@ -20,20 +19,17 @@ from promptvault.checks import (
     LengthCheck,
     LevenshteinCheck,
     LlmJudgeCheck,
-    Observed,
     PickBestCheck,
     RegexCheck,
     SimilarCheck,
     StartsWithCheck,
     check_name,
-    combine,
     dump_checks,
-    evaluate,
     is_model_graded,
-    judged,
     parse_checks,
 )
 from promptvault.errors import ValidationError
+from promptvault.grading import CheckResult, Observed, combine, evaluate, judged
 
 SCHEMA = {"type": "object", "properties": {"name": {"type": "string"}, "age": {"type": "integer"}}, "required": ["name"]}
 JUDGE = {"type": "llm-judge", "model": "openai/gpt-4o-mini", "rubric": "Is it polite?"}
