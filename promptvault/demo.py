@@ -15,6 +15,12 @@ from promptvault.run_spec import parse_spec
 SUMMARIZE, CLASSIFY, DESCRIBE = "summarize-ticket", "classify-intent", "product-description"
 DATASET = "support-tickets"
 BRANCH, LABEL = "shorter", "production"
+DEMO_CHECKS = [  # scored on the echo of each rendered prompt: they tell the two versions apart
+    {"type": "length", "max": 200, "name": "under 200 characters"},
+    {"type": "contains-any", "values": ["order", "refund", "password", "crash", "billing", "replacement"],
+     "case_sensitive": False, "name": "names the issue"},
+    {"type": "latency", "max_ms": 1000, "weight": 0},
+]
 REMOVE_HINT = ("The examples are ordinary data: archive the prompts in the Library, or start over with an empty "
                "data folder (stop the app, remove it, then `make run DEMO=0`).")
 
@@ -126,7 +132,7 @@ def _tickets_jsonl() -> bytes:
 
 def _run(ctx: Context, data_dir: Path | str):
     """Compare the first and the latest summarize-ticket on the offline model over the dataset, to the end."""
-    spec = parse_spec({"prompt": SUMMARIZE, "versions": [1, "main"], "models": [OFFLINE_MODEL], "dataset": DATASET},
-                      "demo run")
+    spec = parse_spec({"prompt": SUMMARIZE, "versions": [1, "main"], "models": [OFFLINE_MODEL], "dataset": DATASET,
+                       "checks": DEMO_CHECKS}, "demo run")
     started = runner.start(ctx, spec)
     return runner.run_to_end(ctx, started.id, Path(data_dir))
