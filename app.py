@@ -29,8 +29,8 @@ else:
     pages = []
     if can(role, "prompt.read"):
         pages += [page("library", "Library", "library_books", default=True), page("editor", "Editor", "edit_note"),
-                  page("compare", "Compare", "compare"), page("datasets", "Datasets", "dataset"),
-                  page("analytics", "Analytics", "monitoring")]
+                  page("playground", "Playground", "science"), page("compare", "Compare", "compare"),
+                  page("datasets", "Datasets", "dataset"), page("analytics", "Analytics", "monitoring")]
     if can(role, "key.read"):
         pages.append(page("keys", "Keys", "key"))
     pages.append(page("team", "Team", "group", default=not pages))  # a user in no team can still create one

@@ -102,10 +102,10 @@ def find_cell(notebook: NotebookInfo, cell_id: str) -> PlaygroundCell:
 async def run_cell(ctx: Context, root: Path | str, notebook_id: int, cell: PlaygroundCell,
                    on_event: EventCallback | None = None, timeout: float = DEFAULT_TIMEOUT) -> CellRun:
     """Call every model of the cell at once (streamed), record the calls, and mark the cell as run."""
-    notebook = await asyncio.to_thread(_owned_notebook, ctx, notebook_id)
     messages = render_cell(cell)
+    notebook, prices = await asyncio.gather(asyncio.to_thread(_owned_notebook, ctx, notebook_id),
+                                            asyncio.to_thread(runs.price_overrides, ctx))  # both before any call
     run_id = notebook.run_id or await asyncio.to_thread(_call_record, ctx, notebook)
-    prices = await asyncio.to_thread(runs.price_overrides, ctx)
     dispatcher = Dispatcher(ctx, notebook.team_id, len(cell.models), timeout, prices)
     execution = uuid.uuid4().hex[:12]
     with contextlib.ExitStack() as keys:

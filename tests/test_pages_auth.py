@@ -69,7 +69,7 @@ def test_setup_creates_the_first_admin_and_logs_in(app_ctx):
     assert not accounts.needs_setup(app_ctx.db)
     assert at.session_state[auth.USER_KEY] == {"id": app_ctx.actor.user_id, "email": ADMIN}
     assert at.title[0].value == "Library"  # the shell now shows the app
-    assert set(pages(at)) == {"Library", "Editor", "Compare", "Datasets", "Analytics", "Keys", "Team", "Audit"}
+    assert set(pages(at)) == {"Library", "Editor", "Playground", "Compare", "Datasets", "Analytics", "Keys", "Team", "Audit"}
     assert "Welcome, admin@example.com" in " ".join(s.value.replace("\\", "") for s in at.success)
     assert any(ADMIN in c.value.replace("\\", "") and "owner of Default" in c.value for c in at.sidebar.caption)
     assert not any(PASSWORD in v for v in widget_values(at))
@@ -156,7 +156,7 @@ def test_a_user_in_no_team_sees_only_the_team_page(admin, app_ctx):
     at.text_input(key="team.create.name").input("Loners")
     at = checked(at.button(key="team.create.submit").click().run())
     assert [t.name for t in teams.list_teams(session.user_context(loner))] == ["Loners"]
-    assert set(pages(at)) == {"Library", "Editor", "Compare", "Datasets", "Analytics", "Keys", "Team", "Audit"}  # owner of the new team
+    assert set(pages(at)) == {"Library", "Editor", "Playground", "Compare", "Datasets", "Analytics", "Keys", "Team", "Audit"}  # owner of the new team
 
 
 def test_sso_identity_with_a_local_user_is_logged_in(admin, monkeypatch):

@@ -150,4 +150,4 @@ def test_session_only_key_is_sealed_in_the_session_and_never_written(app_admin):
 
 def test_editor_sees_no_audit_page_in_the_menu(app_admin, app_editor):
     at = open_page(APP, app_editor)
-    assert pages(at) == ["Library", "Editor", "Compare", "Datasets", "Analytics", "Keys", "Team"]
+    assert pages(at) == ["Library", "Editor", "Playground", "Compare", "Datasets", "Analytics", "Keys", "Team"]
