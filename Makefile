@@ -31,6 +31,7 @@ bench: setup
 	$(BIN)/python benchmarks/vault.py
 	$(BIN)/python benchmarks/runner.py
 	$(BIN)/python benchmarks/analytics.py
+	$(BIN)/python benchmarks/scoring.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache
