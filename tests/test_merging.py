@@ -95,9 +95,12 @@ def test_merge_text_edits_one_blank_line_apart_merge_cleanly():
 @pytest.mark.parametrize("line", [lambda i: f"line {i}\n", lambda i: "same\n", lambda i: "ab"[i % 2] + "\n"])
 def test_merge_text_large_input_stays_fast_and_keeps_both_sides(line):
     base = "".join(line(i) for i in range(20_000))
-    started = time.monotonic()
-    merged, _ = merge_text(base, "ours\n" + base, base + "theirs\n")
-    assert time.monotonic() - started < 1.0
+    took = []
+    for _ in range(3):  # the best of three: a quadratic merge is slow every time, a stalled machine only once
+        started = time.monotonic()
+        merged, _ = merge_text(base, "ours\n" + base, base + "theirs\n")
+        took.append(time.monotonic() - started)
+    assert min(took) < 1.0, took
     assert "ours\n" in merged and "theirs\n" in merged
 
 
