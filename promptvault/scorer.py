@@ -100,10 +100,13 @@ class _Scoring:
         self.write_lock = asyncio.Lock()
         self.spec = run.spec
         self.answers = 0  # judge answers this scoring holds: called now, or written by an earlier execution
+        self.budget_left: float | None = None  # what new judge calls may still spend (the spec's and the team's)
+        self.new_cost, self.new_calls, self.in_flight = 0.0, 0, 0
 
     async def run(self) -> None:
         """Evaluate, judge, store."""
         expected = await asyncio.to_thread(self._expected)
+        self.budget_left = await asyncio.to_thread(budget_left, self.ctx, self.run_info)
         targets, answered = await asyncio.to_thread(self._read, expected)
         results = {t.cell_key: self._deterministic(t) for t in targets}
         graded = [(i, c) for i, c in enumerate(self.checks) if is_model_graded(c)]
@@ -161,6 +164,7 @@ class _Scoring:
         models = list({judging.judge_model(c.model).label: judging.judge_model(c.model) for _, c in graded}.values())
         prices = await asyncio.to_thread(runs.price_overrides, self.ctx)
         spec_concurrency = int(self.spec.get("concurrency") or 8)
+        self.judge_slots, self.first_cost = asyncio.Semaphore(spec_concurrency), asyncio.Event()
         self.dispatcher = Dispatcher(self.ctx, self.run_info.team_id, spec_concurrency,
                                      float(self.spec.get("timeout") or 60), prices, counters=self.stats)
         with contextlib.ExitStack() as keys:
@@ -216,23 +220,47 @@ class _Scoring:
 
     async def _ask(self, key: str, check, messages: list[dict], answered: dict) -> tuple[str | None, str | None]:
         """A judge's answer text (or why there is none): from this scoring's history, else a call."""
-        self.answers += 1
         if key in answered:
+            self.answers += 1
             row = answered[key]
             self.stats.cost_usd += row.get("cost_usd") or 0.0
             return row.get("output"), row.get("error") and f"judge call failed: {row['error']}"
+        async with self.judge_slots:
+            if self.budget_left is not None and self.new_calls == 0 and self.in_flight > 0:
+                await self.first_cost.wait()  # under a budget, one call prices the rest before they go out
+            if self._over_budget():
+                return None, "not judged: the budget is spent (the spec's budget_usd or the team's month)"
+            self.answers += 1
+            outcome, row = await self._call_judge(key, check, messages)
+        if outcome.error is not None:
+            return None, f"judge call failed ({outcome.error.kind}): {outcome.error.message}"
+        return row.get("output"), None
+
+    async def _call_judge(self, key: str, check, messages: list[dict]) -> tuple[Outcome, dict]:
+        """One judge call through the dispatcher, counted and buffered as a history row."""
         model = judging.judge_model(check.model)
         started_at = datetime.now(timezone.utc)
-        outcome: Outcome = await self.dispatcher.call(model, messages, judging.JUDGE_PARAMS, use_cache=True)
+        self.in_flight += 1
+        try:
+            outcome: Outcome = await self.dispatcher.call(model, messages, judging.JUDGE_PARAMS, use_cache=True)
+        finally:
+            self.in_flight -= 1
         row = outcome_row(outcome, self.dispatcher.routes[model.label], started_at,
                           json.dumps(messages, ensure_ascii=False), run_id=self.run_info.id, cell_key=key,
                           prompt_id=self.run_info.prompt_id, version_id=None, team_id=self.run_info.team_id,
                           project_id=self.run_info.project_id, user_id=self.ctx.actor.user_id)
         self.stats.cost_usd += row["cost_usd"]
+        self.new_cost, self.new_calls = self.new_cost + row["cost_usd"], self.new_calls + 1
+        self.first_cost.set()
         await self._keep(row)
-        if outcome.error is not None:
-            return None, f"judge call failed ({outcome.error.kind}): {outcome.error.message}"
-        return row.get("output"), None
+        return outcome, row
+
+    def _over_budget(self) -> bool:
+        """Whether one more judge call, with those in flight, would pass the budget at the mean cost so far."""
+        if self.budget_left is None:
+            return False
+        mean = self.new_cost / self.new_calls if self.new_calls else 0.0
+        return self.new_cost + (self.in_flight + 1) * mean > self.budget_left + 1e-12
 
     async def _keep(self, row: dict) -> None:
         """Buffer a judge call's row; write a part every FLUSH_ROWS."""
@@ -266,6 +294,20 @@ class _Scoring:
         self.stats.judge_done += 1
         if self.on_progress is not None:
             self.on_progress(self.stats)
+
+
+def budget_left(ctx: Context, run: runs.RunInfo) -> float | None:
+    """What a run's judges may still spend: its spec's budget_usd and its team's month, less what is spent."""
+    from promptvault.run_plan import budget_status
+
+    limits = []
+    if run.spec.get("budget_usd") is not None:
+        limits.append(float(run.spec["budget_usd"]) - run.cost_usd)
+    with ctx.db.read() as session:
+        status = budget_status(session, run.team_id)
+    if status is not None:
+        limits.append(status.limit_usd - status.spent_usd)  # the run's cost is in this month's spending
+    return min(limits) if limits else None
 
 
 def _graded(check, text: str | None, error: str | None, parse) -> CheckResult:

@@ -211,3 +211,17 @@ def test_a_failed_rescore_says_why_and_keeps_the_last_good_scores(hello, workspa
     assert scorings.latest(hello, final.id).id == failed.id
     shown = evaluation.evaluate_run(hello, root, final.id)
     assert shown.scoring.id == failed.id - 1 and shown.columns[0].passed == 3
+
+
+def test_judges_stop_at_the_runs_budget(hello, workspace, fake):
+    fake.configure(prompt_tokens=100, completion_tokens=10)
+    runs.set_price(hello, "answerer", 0.0, 0.0)
+    runs.set_price(hello, "judge", 1e-4, 1e-4)  # 110 tokens: $0.011 a judge call
+    checks = [{"type": "llm-judge", "model": model(fake, "judge"), "rubric": "r"}]
+    final = run_with(hello, workspace, fake, checks, budget_usd=0.025, concurrency=1)
+    found, scores = scores_of(hello, final.id)
+    assert fake.calls("judge") == 2 and found.judge_calls == 2
+    refused = [s.results[0] for s in scores.values() if s.results[0].error]
+    assert len(refused) == 1 and "budget is spent" in refused[0].error
+    spent = runs.get_run(hello, final.id).cost_usd
+    assert spent == pytest.approx(0.022) and spent <= 0.025
