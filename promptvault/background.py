@@ -16,7 +16,7 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Protocol
 
-from promptvault import accounts, runner, runs, scorer
+from promptvault import accounts, runner, runs, scorer, scorings
 from promptvault.context import Context
 from promptvault.workspace import Workspace
 
@@ -135,11 +135,27 @@ class BackgroundExecutor:
             resumed.append(info.id)
         return resumed
 
+    def resume_orphan_scorings(self) -> list[int]:
+        """Submit every unfinished re-score no live process holds (its own run's scoring resumes with the run)."""
+        resumed = []
+        for scoring_id, project_id, email in scorings.orphans(self.workspace.db, ORPHAN_AFTER):
+            if scorer.is_locked(self.data_dir, scoring_id):
+                continue
+            try:
+                actor = accounts.actor_for_email(self.workspace.db, email)
+            except Exception:  # noqa: BLE001 - the creator is gone: nobody may spend on their behalf
+                scorings.fail(self.workspace.db, scoring_id, "its creator's account no longer exists")
+                continue
+            self.submit_scoring(Context(self.workspace.db, actor, project_id, self.workspace.keyring), scoring_id)
+            resumed.append(scoring_id)
+        return resumed
+
     async def _sweep_forever(self) -> None:
         """Resume orphans now and every SWEEP_SECONDS."""
         while True:
             try:
                 await asyncio.to_thread(self.resume_orphans)
+                await asyncio.to_thread(self.resume_orphan_scorings)
             except Exception:  # noqa: BLE001 - a sweep must not stop the loop; the next one tries again
                 _log.exception("resuming interrupted runs failed")
             await asyncio.sleep(SWEEP_SECONDS)

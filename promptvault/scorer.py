@@ -14,19 +14,19 @@ import contextlib
 import json
 import math
 from collections import defaultdict
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from promptvault import history, judging, runs, scorings
+from promptvault import filelock, history, judging, runs, scorings
 from promptvault.history import JUDGE_PREFIX
 from promptvault.checks import is_model_graded, parse_checks
 from promptvault.grading import CheckResult, Observed, combine, evaluate, judged
 from promptvault.context import Context
 from promptvault.dispatch import Dispatcher, Outcome, outcome_row
-from promptvault.errors import PromptVaultError
+from promptvault.errors import ConflictError, PromptVaultError
 from promptvault.matrix import column_key, parse_cell_key
 
 FLUSH_ROWS = 100
@@ -73,18 +73,48 @@ def rescore(ctx: Context, root: Path | str, run_id: int, checks: list[Any]) -> s
 
 async def execute(ctx: Context, root: Path | str, scoring_id: int, judges: bool = True,
                   on_progress: Callable[[ScoringStats], None] | None = None) -> scorings.ScoringInfo:
-    """Score every output of the scoring's run and store the results; the scoring's final record."""
+    """Score every output of the scoring's run and store the results (under the scoring's lock: one process
+    at a time, ConflictError otherwise); the scoring's final record. A finished scoring returns at once."""
     info = await asyncio.to_thread(scorings.get, ctx, scoring_id)
     run = await asyncio.to_thread(runs.get_run, ctx, info.run_id)
-    job = _Scoring(ctx, Path(root), info, run, judges, ScoringStats(scoring_id), on_progress)
-    try:
-        await asyncio.to_thread(scorings.mark_running, ctx.db, scoring_id)
-        await job.run()
-    except asyncio.CancelledError:
-        raise  # left running: a resume finishes it
-    except Exception as exc:  # noqa: BLE001 - a broken scoring is reported on the scoring, never on the run
-        await asyncio.to_thread(scorings.fail, ctx.db, scoring_id, str(exc) or type(exc).__name__)
+    with scoring_lock(Path(root), scoring_id):
+        info = await asyncio.to_thread(scorings.get, ctx, scoring_id)  # what the lock's last holder left
+        if info.finished:
+            return info
+        job = _Scoring(ctx, Path(root), info, run, judges, ScoringStats(scoring_id), on_progress)
+        try:
+            await asyncio.to_thread(scorings.mark_running, ctx.db, scoring_id)
+            await job.run()
+        except asyncio.CancelledError:
+            raise  # left running: a resume finishes it
+        except Exception as exc:  # noqa: BLE001 - a broken scoring is reported on the scoring, never on the run
+            await asyncio.to_thread(scorings.fail, ctx.db, scoring_id, str(exc) or type(exc).__name__)
     return await asyncio.to_thread(scorings.get, ctx, scoring_id)
+
+
+@contextlib.contextmanager
+def scoring_lock(root: Path, scoring_id: int) -> Iterator[None]:
+    """Hold a scoring's execution lock (the kernel drops it when the process dies); ConflictError if held."""
+    folder = root / "runs"
+    folder.mkdir(parents=True, exist_ok=True)
+    held = False
+    try:
+        with filelock.exclusive(folder / f"scoring-{scoring_id}.lock", wait=False):
+            held = True
+            yield
+    except BlockingIOError:
+        if held:
+            raise
+        raise ConflictError(f"scoring {scoring_id} is being executed by another process") from None
+
+
+def is_locked(root: Path, scoring_id: int) -> bool:
+    """Whether some live process is executing the scoring."""
+    try:
+        with scoring_lock(Path(root), scoring_id):
+            return False
+    except ConflictError:
+        return True
 
 
 class _Scoring:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import threading
 from collections import OrderedDict
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from pydantic import BaseModel
@@ -21,7 +21,7 @@ from promptvault.grading import CheckResult, OutputScore
 from promptvault.context import Context
 from promptvault.errors import NotFoundError, ValidationError
 from promptvault.store import Database
-from promptvault.store.tables import CellScore, Run, Scoring, utcnow
+from promptvault.store.tables import CellScore, Run, Scoring, User, utcnow
 
 MAX_ERROR_CHARS = 2_000
 INSERT_BATCH = 1_000
@@ -148,6 +148,19 @@ def _decode(meta: list[tuple[str, str, float]], stored: list[list[Any]]) -> list
         results.append(CheckResult(name, kind, item[0] == 1, item[1], weight, (item[2] or "") if size > 2 else "",
                                    item[3] if size > 3 else None, item[4] if size > 4 else None))
     return results
+
+
+def orphans(db: Database, older_than: timedelta) -> list[tuple[int, int, str]]:
+    """(scoring id, its run's project, its creator's e-mail) of each unfinished re-score of a finished run created more
+    than `older_than` ago: left by a process that died, unless some process holds its lock (see scorer)."""
+    cutoff = utcnow() - older_than
+    with db.read() as session:
+        rows = session.execute(
+            select(Scoring.id, Run.project_id, User.email).join(Run, Run.id == Scoring.run_id)
+            .join(User, User.id == Scoring.created_by)
+            .where(Scoring.status.in_(("pending", "running")), Run.status.in_(runs.FINAL), Scoring.created_at < cutoff)
+            .order_by(Scoring.id))
+        return [tuple(row) for row in rows]
 
 
 def mark_running(db: Database, scoring_id: int) -> None:

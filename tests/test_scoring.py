@@ -225,3 +225,28 @@ def test_judges_stop_at_the_runs_budget(hello, workspace, fake):
     assert len(refused) == 1 and "budget is spent" in refused[0].error
     spent = runs.get_run(hello, final.id).cost_usd
     assert spent == pytest.approx(0.022) and spent <= 0.025
+
+
+def test_a_rescore_left_by_a_dead_process_is_resumed_once_its_lock_is_free(hello, workspace, fake):
+    from datetime import timedelta
+
+    from promptvault.background import BackgroundExecutor
+    from promptvault.store.tables import Scoring
+
+    root = workspace.settings.data_dir
+    final = run_with(hello, workspace, fake, [])
+    left = scorings.create(hello, final.id, [{"contains": "Ada"}])
+    scorings.mark_running(workspace.db, left.id)  # as if its process died mid-way
+    executor = BackgroundExecutor(workspace, sweep=False)
+    try:
+        assert executor.resume_orphan_scorings() == []  # too fresh: its process may be about to lock it
+        with workspace.db.write() as session:
+            session.get(Scoring, left.id).created_at -= timedelta(minutes=5)
+        with scorer.scoring_lock(root, left.id):  # a live process holds it
+            assert executor.resume_orphan_scorings() == []
+        assert executor.resume_orphan_scorings() == [left.id]
+        assert executor.wait_scoring(left.id, timeout=60).status == "done"
+        assert evaluation.evaluate_run(hello, root, final.id).columns[0].passed == 1
+        assert executor.resume_orphan_scorings() == []
+    finally:
+        executor.stop()
