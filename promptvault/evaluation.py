@@ -7,7 +7,7 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from promptvault import scorings
+from promptvault import gcpause, scorings
 from promptvault.grading import OutputScore
 from promptvault.context import Context
 from promptvault.evalstats import ProportionTest, pareto_front, two_proportion_test, wilson_interval
@@ -164,12 +164,9 @@ def evaluate_run(ctx: Context, root: Path | str, run_id: int, matrix: Matrix | N
         return None
     matrix = matrix or load_matrix(ctx, root, run_id)
     by_key = scorings.load_scores(ctx, scoring.id)
-    outputs = {}
-    for index, cell in matrix.cells.items():
-        key = _cell_key(index)
-        if key in by_key:
-            outputs[index] = by_key[key]
-    return build(run_id, scoring, matrix, outputs)
+    with gcpause.paused():
+        outputs = {index: by_key[key] for index in matrix.cells if (key := _cell_key(index)) in by_key}
+        return build(run_id, scoring, matrix, outputs)
 
 
 def build(run_id: int, scoring: ScoringInfo, matrix: Matrix, outputs: dict) -> Evaluation:

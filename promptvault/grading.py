@@ -81,11 +81,18 @@ def _target(check: Any, observed: Observed) -> str:
     return _text(observed.expected)
 
 
+_JSON_STARTS = frozenset('{["-0123456789tfn')
+
+
 def _load_json(output: str) -> tuple[Any, str | None]:
     """The output parsed as JSON (inside a Markdown fence or not), or a reason it is not JSON."""
-    fenced = FENCE.match(output.strip())
+    stripped = output.strip()
+    fenced = FENCE.match(stripped)
+    text = fenced.group(1).strip() if fenced else stripped
+    if not text or text[0] not in _JSON_STARTS:  # most prose fails here, without json's costly exception
+        return None, "not valid JSON: it does not start with a JSON value"
     try:
-        return json.loads(fenced.group(1) if fenced else output), None
+        return json.loads(text), None
     except (ValueError, RecursionError) as exc:
         return None, f"not valid JSON: {exc}"
 

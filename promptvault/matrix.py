@@ -12,7 +12,7 @@ from typing import Any
 import polars as pl
 from sqlalchemy import select
 
-from promptvault import runs
+from promptvault import gcpause, runs
 from promptvault.context import Context
 from promptvault.csv_export import to_csv
 from promptvault.diff_render import render_inline_html, render_side_by_side_html
@@ -152,13 +152,14 @@ def load_matrix(ctx: Context, root: Path | str, run_id: int) -> Matrix:
     frame = HistoryReader(Path(root)).rows(columns=_READ, order_by="finished_at", team_id=run.team_id, run_id=run.id)
     cells: dict[CellIndex, Cell] = {}
     models: dict[str, tuple[int, str]] = {}
-    for row in frame.iter_rows(named=True):  # by finished_at, so a cell written twice keeps its last result
-        if row["cell_key"].startswith((JUDGE_PREFIX, PLAYGROUND_PREFIX)):  # judge or playground calls: no cells
-            continue
-        version_id, model, case, repeat = parse_cell_key(row.pop("cell_key"))
-        key = column_key(version_id, model)
-        models[key] = (version_id, model)
-        cells[(case, repeat, key)] = Cell(**row)
+    with gcpause.paused():  # many small objects, no cycles
+        for row in frame.iter_rows(named=True):  # by finished_at, so a cell written twice keeps its last result
+            if row["cell_key"].startswith((JUDGE_PREFIX, PLAYGROUND_PREFIX)):  # judge or playground calls
+                continue
+            version_id, model, case, repeat = parse_cell_key(row.pop("cell_key"))
+            key = column_key(version_id, model)
+            models[key] = (version_id, model)
+            cells[(case, repeat, key)] = Cell(**row)
     columns = _columns(ctx, run, models)
     cases = sorted({case for case, _, _ in cells})
     return Matrix(columns, cases, max((repeat for _, repeat, _ in cells), default=1), cells)

@@ -20,7 +20,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from promptvault import filelock, history, judging, runs, scorings
+from promptvault import filelock, gcpause, history, judging, runs, scorings
 from promptvault.history import JUDGE_PREFIX
 from promptvault.checks import is_model_graded, parse_checks
 from promptvault.grading import CheckResult, Observed, combine, evaluate, judged
@@ -30,7 +30,7 @@ from promptvault.errors import ConflictError, PromptVaultError
 from promptvault.matrix import column_key, parse_cell_key
 
 FLUSH_ROWS = 100
-_READ = ["cell_key", "output", "error", "latency_ms", "cost_usd", "output_tokens", "rendered_input"]
+_READ = ["cell_key", "output", "error", "latency_ms", "cost_usd", "output_tokens"]
 
 
 @dataclass(frozen=True)
@@ -137,18 +137,30 @@ class _Scoring:
         """Evaluate, judge, store."""
         expected = await asyncio.to_thread(self._expected)
         self.budget_left = await asyncio.to_thread(budget_left, self.ctx, self.run_info)
-        targets, answered = await asyncio.to_thread(self._read, expected)
-        results = {t.cell_key: self._deterministic(t) for t in targets}
+        targets, answered, results = await asyncio.to_thread(self._grade, expected)
         graded = [(i, c) for i, c in enumerate(self.checks) if is_model_graded(c)]
         if graded:
             await self._judge_all(graded, targets, results, answered)
-        scores = {key: combine([r for r in found if r is not None]) for key, found in results.items()}
-        await asyncio.to_thread(scorings.save, self.ctx.db, self.info.id, scores, self.answers, self.stats.cost_usd)
+        await asyncio.to_thread(self._store, results)
+
+    def _grade(self, expected: dict[int, str | None]) -> tuple[list[Target], dict[str, dict], dict]:
+        """Read the outputs and grade them with the deterministic checks (the collector paused: see gcpause)."""
+        with gcpause.paused():
+            targets, answered = self._read(expected)
+            return targets, answered, {t.cell_key: self._deterministic(t) for t in targets}
+
+    def _store(self, results: dict[str, list[CheckResult | None]]) -> None:
+        """Combine each output's results and store them all."""
+        with gcpause.paused():
+            scores = {key: combine([r for r in found if r is not None]) for key, found in results.items()}
+            scorings.save(self.ctx.db, self.info.id, scores, self.answers, self.stats.cost_usd)
 
     def _read(self, expected: dict[int, str | None]) -> tuple[list[Target], dict[str, dict]]:
         """The run's outputs (with their cases' expected outputs), and the judge answers this scoring already
         wrote (by key)."""
-        frame = history.HistoryReader(self.root).rows(columns=_READ, order_by="finished_at",
+        judged = any(is_model_graded(c) for c in self.checks)  # only judges are shown the prompt
+        columns = _READ + (["rendered_input"] if judged else [])
+        frame = history.HistoryReader(self.root).rows(columns=columns, order_by="finished_at",
                                                         team_id=self.run_info.team_id, run_id=self.run_info.id)
         targets: dict[str, Target] = {}
         answered: dict[str, dict] = {}
@@ -163,7 +175,7 @@ class _Scoring:
             observed = Observed(row["output"], row["error"], expected.get(case), row["latency_ms"], row["cost_usd"],
                                 row["output_tokens"])
             targets[key] = Target(key, column_key(version_id, model), case, repeat, observed,
-                                  _messages(row["rendered_input"]))
+                                  _messages(row["rendered_input"]) if judged else None)
         return list(targets.values()), answered
 
     def _expected(self) -> dict[int, str | None]:

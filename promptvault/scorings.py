@@ -15,7 +15,7 @@ from typing import Any
 from pydantic import BaseModel
 from sqlalchemy import delete, insert, select, update
 
-from promptvault import runs
+from promptvault import gcpause, runs
 from promptvault.checks import check_name, dump_checks, parse_checks
 from promptvault.grading import CheckResult, OutputScore
 from promptvault.context import Context
@@ -117,7 +117,7 @@ def load_scores(ctx: Context, scoring_id: int) -> dict[str, OutputScore]:
             _memo.move_to_end(memo_key)
             return found
     meta = [(check_name(c), c.type, c.weight) for c in parse_checks(info.checks)]
-    with ctx.db.read() as session:
+    with ctx.db.read() as session, gcpause.paused():
         rows = session.execute(select(CellScore.cell_key, CellScore.passed, CellScore.score, CellScore.results)
                                .where(CellScore.scoring_id == scoring_id))
         found = {key: OutputScore(passed, score, _decode(meta, results)) for key, passed, score, results in rows}
