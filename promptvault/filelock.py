@@ -18,3 +18,31 @@ def exclusive(path: Path, wait: bool = True) -> Iterator[None]:
         yield
     finally:
         os.close(fd)  # closing the last descriptor releases the lock
+
+
+@contextmanager
+def execution(path: Path, what: str) -> Iterator[None]:
+    """Hold the execution lock at `path` without waiting; ConflictError naming `what` if a live process holds it."""
+    from promptvault.errors import ConflictError
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    held = False
+    try:
+        with exclusive(path, wait=False):
+            held = True
+            yield
+    except BlockingIOError:
+        if held:  # raised by the work itself, not by the lock
+            raise
+        raise ConflictError(f"{what} is being executed by another process") from None
+
+
+def is_executing(path: Path) -> bool:
+    """Whether some live process holds the execution lock at `path`."""
+    from promptvault.errors import ConflictError
+
+    try:
+        with execution(path, str(path)):
+            return False
+    except ConflictError:
+        return True

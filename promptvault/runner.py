@@ -26,7 +26,6 @@ from pathlib import Path
 from promptvault import filelock, history, response_cache, runs
 from promptvault.context import Context
 from promptvault.dispatch import Dispatcher, Outcome, Route, outcome_row, route
-from promptvault.errors import ConflictError
 from promptvault.run_plan import BudgetStatus, Cell, Estimate, RunPlan, check_budget, estimate, plan_run
 from promptvault.run_spec import RunSpec
 
@@ -110,29 +109,19 @@ def judge_models(spec: RunSpec) -> list:
     return [judge_model(check.model) for check in spec.checks if is_model_graded(check)]
 
 
-@contextlib.contextmanager
-def run_lock(data_dir: Path, run_id: int) -> Iterator[None]:
+def run_lock(data_dir: Path, run_id: int) -> contextlib.AbstractContextManager[None]:
     """Hold the run's execution lock; ConflictError if another live process holds it."""
-    folder = Path(data_dir) / "runs"
-    folder.mkdir(parents=True, exist_ok=True)
-    held = False
-    try:
-        with filelock.exclusive(folder / f"run-{run_id}.lock", wait=False):
-            held = True
-            yield
-    except BlockingIOError:
-        if held:  # raised by the run itself, not by the lock
-            raise
-        raise ConflictError(f"run {run_id} is being executed by another process") from None
+    return filelock.execution(_lock_path(data_dir, run_id), f"run {run_id}")
 
 
 def is_locked(data_dir: Path, run_id: int) -> bool:
     """Whether some live process is executing the run."""
-    try:
-        with run_lock(data_dir, run_id):
-            return False
-    except ConflictError:
-        return True
+    return filelock.is_executing(_lock_path(data_dir, run_id))
+
+
+def _lock_path(data_dir: Path, run_id: int) -> Path:
+    """Where a run's execution lock lives."""
+    return Path(data_dir) / "runs" / f"run-{run_id}.lock"
 
 
 def run_to_end(ctx: Context, run_id: int, data_dir: Path, on_progress: ProgressCallback | None = None) -> runs.RunInfo:

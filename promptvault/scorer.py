@@ -14,7 +14,7 @@ import contextlib
 import json
 import math
 from collections import defaultdict
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
@@ -26,7 +26,7 @@ from promptvault.checks import is_model_graded, parse_checks
 from promptvault.grading import CheckResult, Observed, combine, evaluate, judged
 from promptvault.context import Context
 from promptvault.dispatch import Dispatcher, Outcome, outcome_row
-from promptvault.errors import ConflictError, PromptVaultError
+from promptvault.errors import PromptVaultError
 from promptvault.matrix import column_key, parse_cell_key
 
 FLUSH_ROWS = 100
@@ -92,29 +92,19 @@ async def execute(ctx: Context, root: Path | str, scoring_id: int, judges: bool 
     return await asyncio.to_thread(scorings.get, ctx, scoring_id)
 
 
-@contextlib.contextmanager
-def scoring_lock(root: Path, scoring_id: int) -> Iterator[None]:
+def scoring_lock(root: Path, scoring_id: int) -> contextlib.AbstractContextManager[None]:
     """Hold a scoring's execution lock (the kernel drops it when the process dies); ConflictError if held."""
-    folder = root / "runs"
-    folder.mkdir(parents=True, exist_ok=True)
-    held = False
-    try:
-        with filelock.exclusive(folder / f"scoring-{scoring_id}.lock", wait=False):
-            held = True
-            yield
-    except BlockingIOError:
-        if held:
-            raise
-        raise ConflictError(f"scoring {scoring_id} is being executed by another process") from None
+    return filelock.execution(_lock_path(root, scoring_id), f"scoring {scoring_id}")
 
 
 def is_locked(root: Path, scoring_id: int) -> bool:
     """Whether some live process is executing the scoring."""
-    try:
-        with scoring_lock(Path(root), scoring_id):
-            return False
-    except ConflictError:
-        return True
+    return filelock.is_executing(_lock_path(root, scoring_id))
+
+
+def _lock_path(root: Path, scoring_id: int) -> Path:
+    """Where a scoring's execution lock lives."""
+    return Path(root) / "runs" / f"scoring-{scoring_id}.lock"
 
 
 class _Scoring:
