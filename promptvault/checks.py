@@ -236,7 +236,10 @@ def _parse_one(item: Any, where: str) -> tuple[Check | None, list[str]]:
 
 
 def _normalize(item: Any) -> dict[str, Any]:
-    """A check's data as a mapping with `type`: a bare type name and the compact `{type: value}` form expanded."""
+    """A check's data as a mapping with `type`: a bare type name and the compact `{type: value}` form expanded
+    (a check already parsed is taken as its data, so parsing is idempotent)."""
+    if isinstance(item, _CheckBase):
+        return {"type": item.type, **item.model_dump(by_alias=True, exclude={"type"})}
     if isinstance(item, str):
         return {"type": item}
     if not isinstance(item, dict):

@@ -180,6 +180,16 @@ def _cases(ctx, spec: RunSpec) -> list[PlannedCase]:
     return cases
 
 
+def run_cases(ctx, spec: dict[str, Any]) -> dict[int, PlannedCase]:
+    """A recorded run's cases by position: its inline cases, or its dataset as it is now ({} when it is gone)."""
+    from promptvault.errors import PromptVaultError
+
+    try:
+        return {case.position: case for case in _cases(ctx, RunSpec.model_validate(spec))}
+    except PromptVaultError:  # deleted, renamed or emptied since
+        return {}
+
+
 def _check_variables(spec: RunSpec, version: PlannedVersion, cases: list[PlannedCase]) -> None:
     """Refuse, before any call, a case that lacks a variable the version needs."""
     for case in cases:

@@ -125,8 +125,6 @@ class RunSpec(BaseModel):
     @field_validator("checks", mode="before")
     @classmethod
     def _parse_checks(cls, value: Any) -> Any:
-        if isinstance(value, list):  # checks already parsed (a copied spec) are dumped and parsed again
-            value = [dump_checks([v])[0] if isinstance(v, BaseModel) else v for v in value]
         try:
             return parse_checks(value)
         except ValidationError as exc:

@@ -272,10 +272,13 @@ class _Execution:
             self._collect(row)
 
     def _over_budget(self) -> bool:
-        """Stop dispatching when what is spent plus what is in flight would pass the budget."""
+        """Stop dispatching when what is spent plus what is in flight would pass the budget, each call priced at
+        the estimate or at the mean of the calls answered so far, whichever is higher."""
         if self.budget_left is None:
             return False
-        expected = self.stats.cost_usd + (self.stats.in_flight + 1) * self.per_call_estimate
+        answered = self.stats.done + self.stats.failed
+        per_call = max(self.per_call_estimate, self.stats.cost_usd / answered if answered else 0.0)
+        expected = self.stats.cost_usd + (self.stats.in_flight + 1) * per_call
         if expected <= self.budget_left + 1e-12:
             return False
         self.stop_reason = self.stop_reason or BUDGET

@@ -20,7 +20,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from promptvault import filelock, gcpause, history, judging, runs, scorings
+from promptvault import filelock, gcpause, history, judging, response_cache, runs, scorings
 from promptvault.history import JUDGE_PREFIX
 from promptvault.checks import is_model_graded, parse_checks
 from promptvault.grading import CheckResult, Observed, combine, evaluate, judged
@@ -28,6 +28,8 @@ from promptvault.context import Context
 from promptvault.dispatch import Dispatcher, Outcome, outcome_row
 from promptvault.errors import PromptVaultError
 from promptvault.matrix import column_key, parse_cell_key
+from promptvault.run_plan import run_cases
+from promptvault.run_spec import ModelSpec
 
 FLUSH_ROWS = 100
 _READ = ["cell_key", "output", "error", "latency_ms", "cost_usd", "output_tokens"]
@@ -170,7 +172,7 @@ class _Scoring:
 
     def _expected(self) -> dict[int, str | None]:
         """Each case's expected output: the run's inline cases, or its dataset as it is now."""
-        return {position: case.get("expected") for position, case in run_cases(self.ctx, self.spec).items()}
+        return {position: case.expected for position, case in run_cases(self.ctx, self.spec).items()}
 
     def _deterministic(self, target: Target) -> list[CheckResult | None]:
         """The deterministic checks' results, with a placeholder for each model-graded one."""
@@ -178,6 +180,12 @@ class _Scoring:
 
     async def _judge_all(self, graded: list, targets: list[Target], results: dict, answered: dict) -> None:
         """Run every model-graded check, through one dispatcher whose keys are opened (and audited) once."""
+        if not self.judges:
+            for index, check in graded:
+                for t in targets:
+                    results[t.cell_key][index] = judged(check, None, None, "not judged: the run stopped at its budget")
+            return
+        self.judge_models = {index: judging.judge_model(check.model) for index, check in graded}
         jobs = []
         for index, check in graded:
             if check.type == "llm-judge":
@@ -188,12 +196,7 @@ class _Scoring:
                     rows[(t.case, t.repeat)].append(t)
                 jobs += [self._pick_best(index, check, row, results, answered) for row in rows.values()]
         self.stats.judge_total = len(jobs)
-        if not self.judges:
-            for index, check in graded:
-                for t in targets:
-                    results[t.cell_key][index] = judged(check, None, None, "not judged: the run stopped at its budget")
-            return
-        models = list({judging.judge_model(c.model).label: judging.judge_model(c.model) for _, c in graded}.values())
+        models = list({m.label: m for m in self.judge_models.values()}.values())
         prices = await asyncio.to_thread(runs.price_overrides, self.ctx)
         spec_concurrency = int(self.spec.get("concurrency") or 8)
         self.judge_slots, self.first_cost = asyncio.Semaphore(spec_concurrency), asyncio.Event()
@@ -218,8 +221,8 @@ class _Scoring:
         else:
             messages = judging.judge_messages(check.rubric, target.prompt, target.observed.output or "")
             key = f"{JUDGE_PREFIX}{self.info.id}:{index}:{target.cell_key}"
-            text, error = await self._ask(key, check, messages, answered)
-            own[index] = _graded(check, text, error, judging.parse_judgement)
+            text, error = await self._ask(key, index, messages, answered)
+            own[index] = _graded(check, text, error)
         self._tick()
 
     async def _pick_best(self, index: int, check, row: list[Target], results: dict, answered: dict) -> None:
@@ -237,7 +240,7 @@ class _Scoring:
             messages = judging.pick_messages(check.criteria, candidates[0].prompt,
                                              [t.observed.output or "" for t in candidates])
             key = f"{JUDGE_PREFIX}{self.info.id}:{index}:{row[0].case}:{row[0].repeat}"
-            text, error = await self._ask(key, check, messages, answered)
+            text, error = await self._ask(key, index, messages, answered)
             try:
                 if error is not None:
                     raise judging.JudgeAnswerError(error)
@@ -250,7 +253,7 @@ class _Scoring:
                     results[t.cell_key][index] = judged(check, 1.0 if i == best else 0.0, reasoning)
         self._tick()
 
-    async def _ask(self, key: str, check, messages: list[dict], answered: dict) -> tuple[str | None, str | None]:
+    async def _ask(self, key: str, index: int, messages: list[dict], answered: dict) -> tuple[str | None, str | None]:
         """A judge's answer text (or why there is none): from this scoring's history, else a call."""
         if key in answered:
             self.answers += 1
@@ -263,14 +266,13 @@ class _Scoring:
             if self._over_budget():
                 return None, "not judged: the budget is spent (the spec's budget_usd or the team's month)"
             self.answers += 1
-            outcome, row = await self._call_judge(key, check, messages)
+            outcome, row = await self._call_judge(key, self.judge_models[index], messages)
         if outcome.error is not None:
             return None, f"judge call failed ({outcome.error.kind}): {outcome.error.message}"
         return row.get("output"), None
 
-    async def _call_judge(self, key: str, check, messages: list[dict]) -> tuple[Outcome, dict]:
+    async def _call_judge(self, key: str, model: ModelSpec, messages: list[dict]) -> tuple[Outcome, dict]:
         """One judge call through the dispatcher, counted and buffered as a history row."""
-        model = judging.judge_model(check.model)
         started_at = datetime.now(timezone.utc)
         self.in_flight += 1
         try:
@@ -310,8 +312,6 @@ class _Scoring:
 
     def _persist(self, rows: list[dict], answers: list) -> None:
         """Durable judge rows, then the run's cost and the cache."""
-        from promptvault import response_cache
-
         if rows:
             self.writer.append(rows)
             self.writer.flush()
@@ -342,12 +342,12 @@ def budget_left(ctx: Context, run: runs.RunInfo) -> float | None:
     return min(limits) if limits else None
 
 
-def _graded(check, text: str | None, error: str | None, parse) -> CheckResult:
+def _graded(check, text: str | None, error: str | None) -> CheckResult:
     """A llm-judge result from the judge's answer, or the error that stands for it."""
     if error is not None:
         return judged(check, None, None, error)
     try:
-        score, reasoning = parse(text)
+        score, reasoning = judging.parse_judgement(text)
     except judging.JudgeAnswerError as exc:
         return judged(check, None, None, str(exc))
     return judged(check, score, reasoning)
@@ -360,16 +360,3 @@ def _messages(rendered: str | None) -> list[dict[str, Any]] | None:
     except ValueError:
         return None
     return value if isinstance(value, list) else None
-
-
-def run_cases(ctx: Context, spec: dict[str, Any]) -> dict[int, dict[str, Any]]:
-    """A run's cases by position as {variables..., "expected"}: its inline cases, or its dataset as it is now."""
-    from promptvault import datasets
-
-    if spec.get("cases"):
-        return {i: dict(case) for i, case in enumerate(spec["cases"], 1)}
-    try:
-        found = datasets.get_cases(ctx, spec.get("dataset") or "")
-    except PromptVaultError:  # deleted or renamed since: no expected outputs, no variables
-        return {}
-    return {c.position: {**c.variables, "expected": c.expected} for c in found}

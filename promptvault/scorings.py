@@ -12,7 +12,6 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from pydantic import BaseModel
 from sqlalchemy import delete, insert, select, update
 
 from promptvault import gcpause, runs
@@ -52,7 +51,7 @@ class ScoringInfo:
 
 def create(ctx: Context, run_id: int, checks: list[Any]) -> ScoringInfo:
     """Record a pending scoring of a finished (or finishing) run with these checks (editors)."""
-    parsed = parse_checks([dump_checks([c])[0] if isinstance(c, BaseModel) else c for c in checks or []])
+    parsed = parse_checks(checks or [])
     if not parsed:
         raise ValidationError("checks: give at least one check to score the run with")
     with ctx.db.write() as session:

@@ -396,3 +396,9 @@ def test_check_result_round_trips_through_a_dict():
     result = judged(one(JUDGE), 0.9, "polite")
     data = json.loads(json.dumps(result.to_dict()))
     assert CheckResult.from_dict({**data, "added_later": 1}) == result
+
+
+def test_parse_checks_takes_checks_already_parsed():
+    parsed = parse_checks(["equals", {"json-schema": SCHEMA}, {"contains": "x", "name": "mine"}, JUDGE])
+    assert parse_checks(parsed) == parsed
+    assert parse_checks([parsed[0], "equals"])[1].name == "equals expected (2)"

@@ -78,6 +78,7 @@ def matrix_html(at) -> str:
     ("a@http://one/v1\nb", "http://two/v1", "", [{"model": "a", "api_base": "http://one/v1"},
                                                   {"model": "b", "api_base": "http://two/v1"}]),
     ("gpt-x@latency=0.3", "", "", ["gpt-x@latency=0.3"]),  # not a URL: part of the name
+    ("m1@latency=1@http://h/v1", "", "", [{"model": "m1@latency=1", "api_base": "http://h/v1"}]),
 ])
 def test_compare_parse_models_lines(text, base, key, expected):
     assert parse_models(text, base, key) == expected

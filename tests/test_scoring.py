@@ -250,3 +250,15 @@ def test_a_rescore_left_by_a_dead_process_is_resumed_once_its_lock_is_free(hello
         assert executor.resume_orphan_scorings() == []
     finally:
         executor.stop()
+
+
+def test_a_run_stopped_at_its_budget_calls_no_judge(hello, workspace, fake):
+    fake.configure(prompt_tokens=100, completion_tokens=10)
+    runs.set_price(hello, "answerer", 1e-4, 1e-4)  # $0.011 a cell, though the estimate says far less
+    runs.set_price(hello, "judge", 1e-6, 1e-6)
+    checks = [{"contains": "Hello"}, {"type": "llm-judge", "model": model(fake, "judge"), "rubric": "r"}]
+    final = run_with(hello, workspace, fake, checks, budget_usd=0.015, concurrency=1, params={"max_tokens": 10})
+    found, scores = scores_of(hello, final.id)
+    assert final.status == "failed" and "budget" in final.error and fake.calls("judge") == 0
+    assert found.status == "done" and len(scores) == final.done_cells < 3
+    assert all("stopped at its budget" in s.results[1].error and s.results[0].passed for s in scores.values())

@@ -7,7 +7,7 @@ from typing import Any
 
 import streamlit as st
 
-from promptvault.errors import ValidationError
+from promptvault.content import parse_config_text
 from promptvault.notebooks import MAX_MODELS, PlaygroundCell
 from ui.components.run_form import parse_models
 
@@ -36,31 +36,7 @@ def show(cell: PlaygroundCell, key: str) -> dict[str, Any]:
                                       help="The label or id of a stored key; without one the team's key is used.")
     use_cache = st.toggle("Use the response cache", key=f"{key}.cache",
                           help="An unchanged call is answered from the cache, at no cost.")
-    return {"models": parse(models, key_label), "params": parse_params(params), "use_cache": use_cache}
+    return {"models": parse_models(models, key_label=key_label), "params": parse_config_text(params),
+            "use_cache": use_cache}
 
 
-def parse(text: str, key_label: str = "") -> list[str | dict[str, Any]]:
-    """Models as the Compare form reads them, and a name that holds "@" itself before its base URL
-    (`gpt-x@latency=1@http://host/v1`, as a cell shows a model with a base URL) kept whole."""
-    models: list[str | dict[str, Any]] = []
-    for line in text.splitlines():
-        name, sep, base = line.strip().rpartition("@")
-        if sep and "@" in name and base.strip().startswith(("http://", "https://")):
-            models.append({"model": name.strip(), "api_base": base.strip()}
-                          | ({"key": key_label.strip()} if key_label.strip() else {}))
-        else:
-            models += parse_models(line, "", key_label)
-    return models
-
-
-def parse_params(text: str) -> dict[str, Any]:
-    """Params from the JSON box (empty: none); ValidationError unless it is a JSON object."""
-    if not text.strip():
-        return {}
-    try:
-        value = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise ValidationError(f"params: not valid JSON ({exc.msg})") from None
-    if not isinstance(value, dict):
-        raise ValidationError('params: expected a JSON object, e.g. {"temperature": 0.2}')
-    return value

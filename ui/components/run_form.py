@@ -20,7 +20,7 @@ DEFAULT_MODELS = "offline/echo"
 
 
 def parse_models(text: str, api_base: str = "", key_label: str = "") -> list[str | dict[str, Any]]:
-    """Model entries from one name per line; `name@http://…` gives a line its own base URL, else the shared
+    """Model entries from one name per line; `name@http://…` (split at the last "@") gives a line its own base URL, else the shared
     base URL and key label apply to every model but the offline echo."""
     models: list[str | dict[str, Any]] = []
     for line in text.splitlines():
@@ -28,7 +28,7 @@ def parse_models(text: str, api_base: str = "", key_label: str = "") -> list[str
         if not name or name.startswith("#"):
             continue
         entry: dict[str, Any] = {"model": name}
-        model, sep, base = name.partition("@")
+        model, sep, base = name.rpartition("@")  # the last "@": a name may hold one itself (gpt-x@latency=1)
         if sep and base.strip().startswith(("http://", "https://")):
             entry = {"model": model.strip(), "api_base": base.strip()}
         elif api_base.strip() and not is_offline(name):

@@ -9,12 +9,11 @@ from html import escape
 
 import streamlit as st
 
-from promptvault import datasets
 from promptvault import matrix as matrices
 from promptvault.context import Context
-from promptvault.errors import PromptVaultError
 from promptvault.evaluation import ColumnScore, Evaluation
 from promptvault.matrix import Cell, ColumnSummary, Matrix
+from promptvault.run_plan import run_cases
 from promptvault.runs import RunInfo
 from ui.components import diff_view
 
@@ -45,12 +44,7 @@ STYLE = """<style>
 
 def case_inputs(ctx: Context, run: RunInfo) -> dict[int, dict]:
     """Each case's variables by position: the run's inline cases, or its dataset as it is now ({} if it is gone)."""
-    if run.spec.get("cases"):
-        return {i: {k: v for k, v in case.items() if k != "expected"} for i, case in enumerate(run.spec["cases"], 1)}
-    try:
-        return {c.position: c.variables for c in datasets.get_cases(ctx, run.spec.get("dataset") or "")}
-    except PromptVaultError:  # deleted or renamed since: the matrix still shows, by case number
-        return {}
+    return {position: case.variables for position, case in run_cases(ctx, run.spec).items()}
 
 
 def show(m: Matrix, run_id: int, key: str, inputs: dict[int, dict] | None = None,
