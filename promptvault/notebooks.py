@@ -24,7 +24,7 @@ from promptvault.content import normalize_content
 from promptvault.context import Context
 from promptvault.errors import ConflictError, NotFoundError, ValidationError
 from promptvault.run_spec import ModelSpec, check_params
-from promptvault.store.tables import Notebook, User, utcnow
+from promptvault.store.tables import Notebook, Run, User, utcnow
 
 MAX_CELLS = 50
 MAX_MODELS = 4
@@ -185,11 +185,22 @@ def delete(ctx: Context, notebook_id: int) -> None:
         session.delete(_owned(session, ctx, notebook_id))
 
 
-def set_run(ctx: Context, notebook_id: int, run_id: int) -> None:
-    """Record which run holds the notebook's calls (set once, on its first call)."""
+def open_for_run(ctx: Context, notebook_id: int) -> NotebookInfo:
+    """The actor's own notebook, if they may run things in its team (editors), with the run that records its
+    calls in the history (kind 'playground', never executed; created on the notebook's first call)."""
     with ctx.db.write() as session:
-        row = _owned(session, ctx, notebook_id)
-        row.run_id = row.run_id or run_id
+        row = _readable(session, ctx, notebook_id)
+        if row.owner_id != ctx.actor.user_id:
+            raise ValidationError(f"notebook '{row.name}' is another member's: save a copy to run its cells")
+        require(session, ctx, row.team_id, "run.start")
+        if row.run_id is None:
+            record = Run(team_id=row.team_id, project_id=row.project_id, prompt_id=None, kind="playground",
+                         spec={"playground": row.id, "prompt": f"(playground: {row.name})", "models": []},
+                         status="done", estimate={}, created_by=ctx.actor.user_id)
+            session.add(record)
+            session.flush()
+            row.run_id = record.id
+        return _info(session, ctx, row)
 
 
 def mark_ran(ctx: Context, notebook_id: int, cell_id: str, last_run: dict[str, str]) -> None:

@@ -21,13 +21,12 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from promptvault import history, notebooks, response_cache, runs
+from promptvault import history, library, notebooks, response_cache, runs
 from promptvault.context import Context
 from promptvault.dispatch import Dispatcher, outcome_row
 from promptvault.errors import NotFoundError, ValidationError
 from promptvault.history import PLAYGROUND_PREFIX
 from promptvault.notebooks import NotebookInfo, PlaygroundCell
-from promptvault.store.tables import Run
 
 DEFAULT_TIMEOUT = 60.0
 _READ = ["cell_key", "model", "output", "error", "error_kind", "latency_ms", "ttft_ms", "input_tokens",
@@ -103,9 +102,9 @@ async def run_cell(ctx: Context, root: Path | str, notebook_id: int, cell: Playg
                    on_event: EventCallback | None = None, timeout: float = DEFAULT_TIMEOUT) -> CellRun:
     """Call every model of the cell at once (streamed), record the calls, and mark the cell as run."""
     messages = render_cell(cell)
-    notebook, prices = await asyncio.gather(asyncio.to_thread(_owned_notebook, ctx, notebook_id),
+    notebook, prices = await asyncio.gather(asyncio.to_thread(notebooks.open_for_run, ctx, notebook_id),
                                             asyncio.to_thread(runs.price_overrides, ctx))  # both before any call
-    run_id = notebook.run_id or await asyncio.to_thread(_call_record, ctx, notebook)
+    run_id = notebook.run_id
     dispatcher = Dispatcher(ctx, notebook.team_id, len(cell.models), timeout, prices)
     execution = uuid.uuid4().hex[:12]
     with contextlib.ExitStack() as keys:
@@ -138,39 +137,12 @@ async def _call(dispatcher: Dispatcher, cell: PlaygroundCell, index: int, messag
     return row
 
 
-def _owned_notebook(ctx: Context, notebook_id: int) -> NotebookInfo:
-    """The notebook, if the actor may run its cells (its owner, an editor or above)."""
-    notebook = notebooks.get(ctx, notebook_id)
-    if not notebook.editable:
-        raise ValidationError(f"notebook '{notebook.name}' is another member's: save a copy to run its cells")
-    return notebook
-
-
-def _call_record(ctx: Context, notebook: NotebookInfo) -> int:
-    """Create the run that holds a notebook's calls in the history (kind 'playground', never executed)."""
-    from promptvault.authz import require
-
-    with ctx.db.write() as session:
-        require(session, ctx, notebook.team_id, "run.start")
-        run = Run(team_id=notebook.team_id, project_id=notebook.project_id, prompt_id=None, kind="playground",
-                  spec={"playground": notebook.id, "prompt": f"(playground: {notebook.name})", "models": []},
-                  status="done", estimate={}, created_by=ctx.actor.user_id)
-        session.add(run)
-        session.flush()
-        run_id = run.id
-    notebooks.set_run(ctx, notebook.id, run_id)
-    return notebooks.get(ctx, notebook.id).run_id or run_id
-
-
 def _prompt_id(ctx: Context, name: str | None) -> int | None:
     """The id of the prompt a cell started from, when it still exists."""
     if not name:
         return None
-    from promptvault.library import load_prompt
-
     try:
-        with ctx.db.read() as session:
-            return load_prompt(session, ctx, name).id
+        return library.get_prompt_info(ctx, name).id
     except NotFoundError:
         return None
 
@@ -213,7 +185,7 @@ def last_outputs(ctx: Context, root: Path | str, notebook: NotebookInfo) -> dict
 def commit_cell(ctx: Context, cell: PlaygroundCell, prompt: str, branch: str, message: str):
     """Commit the cell's draft (and params as config) as a new version of `prompt` on `branch`, creating the
     prompt or the branch (from the cell's base version) when needed; the new version."""
-    from promptvault import library, refs, versioning
+    from promptvault import refs, versioning
 
     if _prompt_id(ctx, prompt) is None:
         if branch != versioning.MAIN:

@@ -176,3 +176,16 @@ def test_others_cannot_run_a_shared_notebook(ctx, workspace, person, fake):
     with pytest.raises(ValidationError, match="save a copy to run"):
         run(editor, workspace, book, cell)
     assert fake.calls() == 0
+
+
+def test_an_owner_demoted_to_viewer_can_no_longer_run_their_notebook(ctx, workspace, person, fake):
+    from promptvault import teams
+
+    owner = person("was-editor@example.com", "editor")
+    cell = cell_for(fake, "m1")
+    book = notebooks.create(owner, "mine", [cell])
+    run(owner, workspace, book, cell.model_copy(update={"use_cache": False}))  # its call record now exists
+    teams.set_role(workspace.local_context(), "Default", "was-editor@example.com", "viewer")
+    with pytest.raises(PermissionDeniedError, match="editor"):
+        run(owner, workspace, book, cell.model_copy(update={"use_cache": False}))
+    assert fake.calls() == 1
