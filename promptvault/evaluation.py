@@ -4,14 +4,14 @@ the Pareto front of quality, cost and latency, and the comparison with a baselin
 from __future__ import annotations
 
 from collections import defaultdict
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from promptvault import gcpause, scorings
 from promptvault.grading import OutputScore
 from promptvault.context import Context
 from promptvault.evalstats import ProportionTest, pareto_front, two_proportion_test, wilson_interval
-from promptvault.matrix import Cell, Column, Matrix, load_matrix, percentile
+from promptvault.matrix import Cell, Column, Matrix, cell_key_of, load_matrix, percentile
 from promptvault.scorings import ScoringInfo
 
 PASSING = 0.5  # a case passes in a column when at least half its repeats pass
@@ -159,31 +159,32 @@ class Comparison:
 
 def evaluate_run(ctx: Context, root: Path | str, run_id: int, matrix: Matrix | None = None) -> Evaluation | None:
     """The run's latest finished scoring over its matrix, or None when it was never scored."""
-    scoring = scorings.latest(ctx, run_id, status="done")  # a failed re-score leaves the last good one shown
+    scoring = scorings.latest(ctx, run_id, statuses=("done",))  # a failed re-score leaves the last good one shown
     if scoring is None:
         return None
     matrix = matrix or load_matrix(ctx, root, run_id)
     by_key = scorings.load_scores(ctx, scoring.id)
     with gcpause.paused():
-        outputs = {index: by_key[key] for index in matrix.cells if (key := _cell_key(index)) in by_key}
+        outputs = {index: by_key[key] for index in matrix.cells if (key := cell_key_of(index)) in by_key}
         return build(run_id, scoring, matrix, outputs)
 
 
 def build(run_id: int, scoring: ScoringInfo, matrix: Matrix, outputs: dict) -> Evaluation:
     """An Evaluation from a matrix and its outputs' scores."""
-    cells = {(case, key): _verdict(matrix, outputs, case, key) for case in matrix.cases
-             for key in (c.key for c in matrix.columns)
-             if any((case, r, key) in matrix.cells for r in range(1, matrix.repeats + 1))}
-    columns = [_column_score(matrix, outputs, cells, column) for column in matrix.columns]
+    by_column: dict[str, list[tuple[int, int]]] = defaultdict(list)  # column key -> its (case, repeat)s
+    for case, repeat, key in matrix.cells:
+        by_column[key].append((case, repeat))
+    cells, columns = {}, []
+    for column in matrix.columns:
+        found = by_column[column.key]
+        verdicts = [_verdict(matrix, outputs, case, column.key) for case in sorted({case for case, _ in found})]
+        cells.update({(v.case, column.key): v for v in verdicts})
+        mine = [(matrix.cells[(case, repeat, column.key)], outputs.get((case, repeat, column.key)))
+                for case, repeat in found]
+        columns.append(_column_score(column, mine, verdicts, matrix.repeats))
     front = pareto_front([_point(c) for c in columns])
-    columns = [c if i not in front or c.outputs == 0 else _on_front(c) for i, c in enumerate(columns)]
+    columns = [replace(c, on_front=True) if i in front and c.outputs else c for i, c in enumerate(columns)]
     return Evaluation(run_id, scoring, matrix, outputs, cells, columns)
-
-
-def _cell_key(index: tuple[int, int, str]) -> str:
-    """The run's cell key of a matrix index (the column key is the cell key's prefix)."""
-    case, repeat, column = index
-    return f"{column}:{case}:{repeat}"
 
 
 def _verdict(matrix: Matrix, outputs: dict, case: int, key: str) -> CellVerdict:
@@ -197,22 +198,20 @@ def _verdict(matrix: Matrix, outputs: dict, case: int, key: str) -> CellVerdict:
                        sum(scores) / len(scores) if scores else None, len(texts) == 1, failed)
 
 
-def _column_score(matrix: Matrix, outputs: dict, cells: dict, column: Column) -> ColumnScore:
-    """One column's statistics over every output."""
-    mine: list[tuple[Cell, OutputScore | None]] = [(cell, outputs.get(i)) for i, cell in matrix.cells.items()
-                                                   if i[2] == column.key]
+def _column_score(column: Column, mine: list[tuple[Cell, OutputScore | None]], verdicts: list[CellVerdict],
+                  repeats: int) -> ColumnScore:
+    """One column's statistics over its outputs (and its cases' verdicts, for agreement over repeats)."""
     passed = sum(1 for _, s in mine if s is not None and s.passed)
     interval = wilson_interval(passed, len(mine))
     scores = [s.score for _, s in mine if s is not None and s.score is not None]
     latencies = [c.latency_ms for c, _ in mine if not c.failed and c.latency_ms is not None]
-    verdicts = [v for (_, key), v in cells.items() if key == column.key]
     return ColumnScore(
         column.key, column.label, len(mine), passed, *(interval or (None, None)),
         sum(scores) / len(scores) if scores else None,
         percentile(latencies, 50) if latencies else None, percentile(latencies, 95) if latencies else None,
         sum(c.input_tokens or 0 for c, _ in mine), sum(c.output_tokens or 0 for c, _ in mine),
         sum(c.cost_usd or 0.0 for c, _ in mine), sum(1 for c, _ in mine if c.failed),
-        sum(v.agree for v in verdicts) / len(verdicts) if verdicts and matrix.repeats > 1 else None,
+        sum(v.agree for v in verdicts) / len(verdicts) if verdicts and repeats > 1 else None,
         _check_rates([s for _, s in mine if s is not None]),
     )
 
@@ -233,13 +232,6 @@ def _point(c: ColumnScore) -> tuple[float, float, float]:
     return (c.pass_rate or 0.0, c.mean_cost_usd, latency)
 
 
-def _on_front(c: ColumnScore) -> ColumnScore:
-    """The column, marked as on the Pareto front."""
-    from dataclasses import replace
-
-    return replace(c, on_front=True)
-
-
 def compare(current: Evaluation, baseline: Evaluation) -> Comparison:
     """Per-column pass-rate changes (two-proportion test) and per-case changes, newly failing first."""
     pairs = match_columns(current.matrix.columns, baseline.matrix.columns)
@@ -251,13 +243,11 @@ def compare(current: Evaluation, baseline: Evaluation) -> Comparison:
         deltas.append(ColumnDelta(column.column_key, column.label, other_key, other.label if other else None,
                                   column.passed, column.outputs, other.passed if other else 0,
                                   other.outputs if other else 0, test))
-        if other_key is None:
-            continue
-        for (case, key), verdict in sorted(current.cells.items()):
-            was = baseline.cells.get((case, other_key))
-            if key == column.column_key and was is not None:
-                cases.append(CaseDelta(case, key, column.label, was.pass_rate, verdict.pass_rate,
-                                       verdict.failed_checks))
+        for case in current.matrix.cases if other_key else []:
+            now, was = current.cells.get((case, column.column_key)), baseline.cells.get((case, other_key))
+            if now is not None and was is not None:
+                cases.append(CaseDelta(case, column.column_key, column.label, was.pass_rate, now.pass_rate,
+                                       now.failed_checks))
     order = {"newly failing": 0, "still failing": 1, "newly passing": 2, "still passing": 3}
     cases.sort(key=lambda c: (order[c.status], c.rate - c.baseline_rate, c.case))
     return Comparison(current.run_id, baseline.run_id, deltas, cases)

@@ -128,6 +128,12 @@ def parse_cell_key(key: str) -> tuple[int, str, int, int]:
         raise ValidationError(f"malformed cell key: {key!r}") from None
 
 
+def cell_key_of(index: CellIndex) -> str:
+    """The run's cell key of a matrix index (the column key is the cell key's prefix)."""
+    case, repeat, column = index
+    return f"{column}:{case}:{repeat}"
+
+
 def column_key(version_id: int, model: str) -> str:
     """A column's key: the cell key's prefix."""
     return f"{version_id}:{model}"

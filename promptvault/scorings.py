@@ -22,6 +22,7 @@ from promptvault.errors import NotFoundError, ValidationError
 from promptvault.store import Database
 from promptvault.store.tables import CellScore, Run, Scoring, User, utcnow
 
+FINISHED = ("done", "failed")
 MAX_ERROR_CHARS = 2_000
 INSERT_BATCH = 1_000
 MEMO_SCORINGS = 8  # decoded finished scorings kept per process (a 20,000-output scoring is about 20 MB)
@@ -46,7 +47,7 @@ class ScoringInfo:
     @property
     def finished(self) -> bool:
         """Whether the scoring reached done or failed."""
-        return self.status in ("done", "failed")
+        return self.status in FINISHED
 
 
 def create(ctx: Context, run_id: int, checks: list[Any]) -> ScoringInfo:
@@ -84,15 +85,13 @@ def get(ctx: Context, scoring_id: int) -> ScoringInfo:
         return _info(row)
 
 
-def latest(ctx: Context, run_id: int, finished: bool = True, status: str | None = None) -> ScoringInfo | None:
-    """The run's newest scoring (only done or failed ones when `finished`; only of `status` when given), or None."""
+def latest(ctx: Context, run_id: int, statuses: tuple[str, ...] | None = FINISHED) -> ScoringInfo | None:
+    """The run's newest scoring with one of these statuses (None: any), or None."""
     with ctx.db.read() as session:
         runs._load(session, ctx, run_id, "prompt.read")
         query = select(Scoring).where(Scoring.run_id == run_id)
-        if status is not None:
-            query = query.where(Scoring.status == status)
-        elif finished:
-            query = query.where(Scoring.status.in_(("done", "failed")))
+        if statuses is not None:
+            query = query.where(Scoring.status.in_(statuses))
         row = session.scalar(query.order_by(Scoring.id.desc()).limit(1))
         return _info(row) if row is not None else None
 

@@ -22,7 +22,7 @@ LONG = 120  # characters of a check's settings shown in its line
 def load(ctx: Context, root: Path, run_id: int, m: Matrix) -> tuple[Evaluation | None, scorings.ScoringInfo | None]:
     """The run's evaluation (None when its latest scoring did not finish well) and its newest scoring of any status;
     a failed latest scoring is shown with its error."""
-    newest = scorings.latest(ctx, run_id, finished=False)
+    newest = scorings.latest(ctx, run_id, statuses=None)
     finished = newest if newest is None or newest.finished else scorings.latest(ctx, run_id)
     if finished is not None and finished.status == "failed":
         st.error(plain(f"Scoring {finished.id} of run {run_id} failed: {finished.error or 'no reason recorded'}"),
