@@ -220,6 +220,26 @@ def parse_checks(data: Any, source: str = "checks") -> list[Check]:
     return _named(checks)
 
 
+def checks_from_yaml(text: str, source: str = "checks") -> list[Any]:
+    """The checks' data in YAML (or JSON) text: a list of checks, or a mapping (a run spec) with a `checks:` list;
+    [] for none. ValidationError naming the line of a YAML mistake. Parse the result with `parse_checks`."""
+    import yaml
+
+    try:
+        data = yaml.safe_load(text or "")
+    except yaml.YAMLError as exc:
+        where = getattr(exc, "problem_mark", None)
+        line = f" at line {where.line + 1}" if where is not None else ""
+        problem = getattr(exc, "problem", None)
+        raise ValidationError(f"{source}: not valid YAML{line}" + (f" ({problem})" if problem else "")) from None
+    if isinstance(data, dict) and "checks" in data:
+        data = data["checks"]
+    if data is not None and not isinstance(data, list):
+        raise ValidationError(f"{source}: expected a YAML list of checks (each line starting with '- '), "
+                              "or a mapping with a 'checks:' list")
+    return data or []
+
+
 def _parse_one(item: Any, where: str) -> tuple[Check | None, list[str]]:
     """One check, or the problems with it, each prefixed by where it is and its type."""
     try:

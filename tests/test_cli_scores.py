@@ -88,3 +88,16 @@ def test_estimate_counts_the_judge_calls_it_does_not_price(cli, tmp_path, fake):
     code, out, _ = cli("run", write_spec(tmp_path, fake, checks, repeats=2), "--estimate")
     assert code == 0 and "checks: up to 12 judge calls after the run, not in this estimate" in out
     assert fake.calls() == 0
+
+
+def test_runs_rescore_reads_checks_from_a_run_spec_and_names_a_yaml_mistake(cli, tmp_path, fake):
+    assert cli("run", write_spec(tmp_path, fake, []))[0] == 0
+    (tmp_path / "spec.yaml").write_text("prompt: greet\nchecks:\n  - {contains: Ada}\n", encoding="utf-8")
+    code, out, _ = cli("runs", "rescore", "1", "spec.yaml")
+    assert code == 0 and "1/3 33%" in out
+    (tmp_path / "broken.yaml").write_text("- {contains: x\n- equals\n", encoding="utf-8")
+    code, _, err = cli("runs", "rescore", "1", "broken.yaml")
+    assert code == 1 and "broken.yaml: not valid YAML at line" in err
+    (tmp_path / "mapping.yaml").write_text("contains: x\n", encoding="utf-8")
+    code, _, err = cli("runs", "rescore", "1", "mapping.yaml")
+    assert code == 1 and "expected a YAML list of checks" in err

@@ -144,14 +144,10 @@ def rescore(click_ctx, run_id, checks_file, as_json) -> None:
 
 def read_checks(path: Path) -> list:
     """The checks in a YAML (or JSON) file: a list of checks, or a mapping with a `checks:` list."""
-    import yaml
+    from promptvault.checks import checks_from_yaml
 
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
-        raise ValidationError(f"cannot read checks from {path.name}: {getattr(exc, 'problem', None) or exc}") from None
-    if isinstance(data, dict):
-        data = data.get("checks")
-    if not isinstance(data, list):
-        raise ValidationError(f"{path.name}: expected a list of checks, or a mapping with a 'checks:' list")
-    return data
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ValidationError(f"cannot read checks from {path.name}: {getattr(exc, 'strerror', None) or exc}") from None
+    return checks_from_yaml(text, path.name)

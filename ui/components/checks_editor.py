@@ -9,9 +9,8 @@ import yaml
 
 from promptvault import scorings
 from promptvault.background import BackgroundExecutor
-from promptvault.checks import is_model_graded, parse_checks
+from promptvault.checks import checks_from_yaml, is_model_graded, parse_checks
 from promptvault.context import Context
-from promptvault.errors import ValidationError
 from promptvault.runs import RunInfo
 from ui import session
 from ui.errors import showing_errors
@@ -25,20 +24,6 @@ HELP = ("A YAML list, one check per line; empty: no checks. `equals` compares wi
         "Other types: contains, regex, is-json, json-schema, length, similar, latency, cost, llm-judge, pick-best; "
         "every check takes name, negate, weight (0 = informational) and threshold.")
 QUICK_WAIT = 3.0  # seconds a re-score without judges may take before the page shows it as running instead
-
-
-def load(text: str, source: str = "checks") -> list[Any]:
-    """The checks' data from YAML text ([] for none); ValidationError naming the line of a YAML mistake."""
-    try:
-        data = yaml.safe_load(text or "")
-    except yaml.YAMLError as exc:
-        where = getattr(exc, "problem_mark", None)
-        line = f" at line {where.line + 1}" if where is not None else ""
-        problem = getattr(exc, "problem", None)
-        raise ValidationError(f"{source}: not valid YAML{line}" + (f" ({problem})" if problem else "")) from None
-    if data is not None and not isinstance(data, list):
-        raise ValidationError(f"{source}: expected a YAML list of checks (each line starting with '- ')")
-    return data or []
 
 
 def dump(checks: list[dict[str, Any]]) -> str:
@@ -60,7 +45,7 @@ def show(ctx: Context, run: RunInfo, latest: scorings.ScoringInfo | None, key: s
         text = text_area("Checks (YAML)", dump(latest.checks) if latest else "", key=f"{key}.text.{run.id}.{version}")
         if st.button("Re-score", key=f"{key}.go.{run.id}", icon=":material/replay:", type="primary"):
             with showing_errors():
-                rescore(ctx, run, load(text), session.executor())
+                rescore(ctx, run, checks_from_yaml(text), session.executor())
                 st.rerun()
 
 

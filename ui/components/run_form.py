@@ -9,6 +9,7 @@ import streamlit as st
 
 from promptvault import datasets, library, refs, runner, runs
 from promptvault.context import Context
+from promptvault.checks import checks_from_yaml
 from promptvault.providers import is_offline
 from promptvault.run_plan import BudgetStatus, Estimate
 from promptvault.run_spec import RunSpec, parse_spec
@@ -73,7 +74,7 @@ def show(ctx: Context, key: str) -> runs.RunInfo | None:
 
 def build(spec: dict[str, Any]) -> RunSpec:
     """The run spec the form's data says, its checks YAML parsed (ValidationError naming any problem)."""
-    checks = checks_editor.load(spec.get("checks", ""))
+    checks = checks_from_yaml(spec.get("checks", ""))
     return parse_spec({k: v for k, v in spec.items() if k != "checks"} | ({"checks": checks} if checks else {}), "run")
 
 
