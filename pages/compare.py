@@ -63,4 +63,4 @@ if may_start and cells.cells:
 with showing_errors():
     run_matrix.show(cells, run.id, key="compare.matrix", inputs=run_matrix.case_inputs(ctx, run), evaluation=scored)
 if scored is not None:
-    baseline_view.show(ctx, root, run, scored, key="compare.baseline")
+    baseline_view.show(ctx, root, run, scored, past, key="compare.baseline")

@@ -23,10 +23,12 @@ STATUS = {"newly failing": "✗ newly failing", "still failing": "✗ still fail
           "newly passing": "✓ newly passing", "still passing": "✓ still passing"}
 
 
-def show(ctx: Context, root: Path, run: runs.RunInfo, current: Evaluation, key: str) -> int | None:
-    """Pick a baseline (the run spec's by default), then the per-column verdicts and per-case changes; its id."""
+def show(ctx: Context, root: Path, run: runs.RunInfo, current: Evaluation, past: list[runs.RunInfo],
+         key: str) -> int | None:
+    """Pick a baseline among the project's runs `past` (the run spec's by default), then the per-column verdicts
+    and per-case changes; its id."""
     st.subheader("Against a baseline run", anchor=False)
-    chosen = _pick(ctx, run, key)
+    chosen = _pick(ctx, run, past, key)
     if chosen is None:
         st.caption("Pick an earlier finished run to see which pass rates changed beyond noise.")
         return None
@@ -42,12 +44,9 @@ def show(ctx: Context, root: Path, run: runs.RunInfo, current: Evaluation, key: 
     return chosen
 
 
-def _pick(ctx: Context, run: runs.RunInfo, key: str) -> int | None:
+def _pick(ctx: Context, run: runs.RunInfo, past: list[runs.RunInfo], key: str) -> int | None:
     """The baseline selectbox: None and the project's other finished runs; the spec's baseline first chosen."""
-    others = []
-    with showing_errors():
-        others = [r for r in runs.list_runs(ctx) if r.finished and r.id != run.id]
-    by_id = {r.id: r for r in others}
+    by_id = {r.id: r for r in past if r.finished and r.id != run.id}
     wanted = run.spec.get("baseline")
     if wanted and wanted not in by_id and wanted != run.id:
         with showing_errors():
