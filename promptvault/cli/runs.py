@@ -157,12 +157,15 @@ def _cost(value: float | None) -> str:
 
 def _print_run(ctx, info, as_json: bool) -> None:
     """A run's record and its per-column summary (with pass rates once scored), as a table or JSON."""
+    from promptvault import evaluation, matrix
     from promptvault.cli import scores
 
-    columns = column_summaries(ctx, info.id)
-    scored = scores.scored_run(ctx, info.id) if info.finished else None
-    baseline = info.spec.get("baseline")
-    compared = scores.comparison(ctx, info.id, baseline) if scored and baseline and scores.scored_run(ctx, baseline) else None
+    root = workspace().settings.data_dir
+    loaded = matrix.load_matrix(ctx, root, info.id)
+    columns = matrix.summary(loaded)
+    scored = evaluation.evaluate_run(ctx, root, info.id, matrix=loaded) if info.finished else None
+    base = _baseline(ctx, info) if scored is not None else None
+    compared = evaluation.compare(scored, base) if base is not None else None
     if as_json:
         return echo_json({"run": info, "summary": columns, "scores": scores.scores_json(scored) if scored else None,
                           "comparison": scores.comparison_json(compared) if compared else None})
@@ -186,11 +189,17 @@ def _ms(value: float | None) -> str:
     return "-" if value is None else f"{value:,.0f}"
 
 
-def column_summaries(ctx, run_id: int) -> list:
-    """Per version × model: calls, errors, latency (mean, p95), tokens and cost, from the run's history."""
-    from promptvault import matrix
+def _baseline(ctx, info):
+    """The evaluation of the run spec's baseline, or None (no baseline, not scored, or no longer there)."""
+    from promptvault import evaluation
+    from promptvault.errors import NotFoundError
 
-    return matrix.summary(matrix.load_matrix(ctx, workspace().settings.data_dir, run_id))
+    if not info.spec.get("baseline"):
+        return None
+    try:
+        return evaluation.evaluate_run(ctx, workspace().settings.data_dir, info.spec["baseline"])
+    except NotFoundError:
+        return None
 
 
 @click.group("runs")
