@@ -150,6 +150,7 @@ class Comparison:
     baseline_id: int
     columns: list[ColumnDelta]
     cases: list[CaseDelta]
+    same_checks: bool = True  # pass rates of runs scored with different checks measure different things
 
     @property
     def regressions(self) -> list[CaseDelta]:
@@ -250,7 +251,8 @@ def compare(current: Evaluation, baseline: Evaluation) -> Comparison:
                                        now.failed_checks))
     order = {"newly failing": 0, "still failing": 1, "newly passing": 2, "still passing": 3}
     cases.sort(key=lambda c: (order[c.status], c.rate - c.baseline_rate, c.case))
-    return Comparison(current.run_id, baseline.run_id, deltas, cases)
+    same = current.scoring.checks == baseline.scoring.checks
+    return Comparison(current.run_id, baseline.run_id, deltas, cases, same)
 
 
 def match_columns(current: list[Column], baseline: list[Column]) -> dict[str, str]:

@@ -101,3 +101,11 @@ def test_runs_rescore_reads_checks_from_a_run_spec_and_names_a_yaml_mistake(cli,
     (tmp_path / "mapping.yaml").write_text("contains: x\n", encoding="utf-8")
     code, _, err = cli("runs", "rescore", "1", "mapping.yaml")
     assert code == 1 and "expected a YAML list of checks" in err
+
+
+def test_runs_compare_notes_runs_scored_with_different_checks(cli, tmp_path, fake):
+    assert cli("run", write_spec(tmp_path, fake, ["equals"]))[0] == 0
+    assert cli("run", write_spec(tmp_path, fake, [{"contains": "Ada"}], name="b.yaml"))[0] == 0
+    code, out, _ = cli("runs", "compare", "2", "1")
+    assert code == 0 and "were scored with different checks" in out
+    assert json.loads(cli("runs", "compare", "2", "1", "--json")[1])["same_checks"] is False

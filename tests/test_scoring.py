@@ -262,3 +262,14 @@ def test_a_run_stopped_at_its_budget_calls_no_judge(hello, workspace, fake):
     assert final.status == "failed" and "budget" in final.error and fake.calls("judge") == 0
     assert found.status == "done" and len(scores) == final.done_cells < 3
     assert all("stopped at its budget" in s.results[1].error and s.results[0].passed for s in scores.values())
+
+
+def test_comparing_runs_scored_with_different_checks_says_so(hello, workspace, fake):
+    root = workspace.settings.data_dir
+    base = run_with(hello, workspace, fake, [{"contains": "Hello"}])
+    now = run_with(hello, workspace, fake, [{"contains": "Ada"}], baseline=base.id)
+    assert not evaluation.compare(evaluation.evaluate_run(hello, root, now.id),
+                                  evaluation.evaluate_run(hello, root, base.id)).same_checks
+    scorer.rescore(hello, root, now.id, [{"contains": "Hello"}])
+    assert evaluation.compare(evaluation.evaluate_run(hello, root, now.id),
+                              evaluation.evaluate_run(hello, root, base.id)).same_checks

@@ -59,6 +59,9 @@ def print_comparison(result) -> None:
         rows.append([c.label, c.baseline_label or "-", f"{c.baseline_passed}/{c.baseline_outputs}",
                      f"{c.passed}/{c.outputs}", change, p_value, c.verdict])
     echo_table(["COLUMN", "BASELINE COLUMN", "BASELINE", "NOW", "CHANGE", "P", "VERDICT"], rows)
+    if not result.same_checks:
+        click.echo(f"note: runs {result.run_id} and {result.baseline_id} were scored with different checks, so "
+                   f"their pass rates measure different things (re-score one with the other's checks)")
     regressions = result.regressions
     click.echo(f"{len(regressions)} newly failing case{'' if len(regressions) == 1 else 's'}"
                + (":" if regressions else ""))
@@ -91,8 +94,8 @@ def comparison_json(result) -> dict:
     """A comparison as JSON-safe data (verdicts and deltas included)."""
     columns = [{**dataclasses.asdict(c), "delta": c.delta, "verdict": c.verdict} for c in result.columns]
     cases = [{**dataclasses.asdict(c), "status": c.status} for c in result.cases]
-    return {"run_id": result.run_id, "baseline_id": result.baseline_id, "columns": columns, "cases": cases,
-            "regressions": len(result.regressions)}
+    return {"run_id": result.run_id, "baseline_id": result.baseline_id, "same_checks": result.same_checks,
+            "columns": columns, "cases": cases, "regressions": len(result.regressions)}
 
 
 def scores_json(scored) -> list[dict]:

@@ -39,6 +39,10 @@ def show(ctx: Context, root: Path, run: runs.RunInfo, current: Evaluation, past:
                     "Open it and re-score it with checks first.", icon=":material/info:")
             return chosen
         comparison = evaluation.compare(current, base)
+        if not comparison.same_checks:
+            st.warning(f"Runs {run.id} and {chosen} were scored with different checks, so their pass rates measure "
+                       "different things. Re-score one with the other's checks to compare them.",
+                       icon=":material/warning:")
         columns(comparison)
         cases(comparison)
     return chosen
